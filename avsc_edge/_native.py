@@ -1,0 +1,45 @@
+"""The one Python wrapper around the private extension ``avsc_edge._C``.
+
+Everything else imports kernels from here, never ``_C`` directly, so that a build without the
+extension falls back cleanly to the NumPy/PyTorch references.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+try:
+    from . import _C  # type: ignore[attr-defined]
+except ImportError as _exc:  # extension not built (e.g. running from a source tree)
+    _C = None
+    _IMPORT_ERROR: str | None = str(_exc)
+else:
+    _IMPORT_ERROR = None
+
+
+def available() -> bool:
+    """True when the compiled extension is importable and not disabled by ``AVSC_EDGE_KERNELS=reference``."""
+    return _C is not None and os.environ.get("AVSC_EDGE_KERNELS", "native") != "reference"
+
+
+def module() -> Any:
+    return _C
+
+
+def import_error() -> str | None:
+    return _IMPORT_ERROR
+
+
+def log_mel(x2d: np.ndarray, cfg: Any, mel_basis: np.ndarray, window: np.ndarray, threads: int | None) -> np.ndarray:
+    top_db = math.nan if cfg.top_db is None else float(cfg.top_db)
+    pad_mode = {"constant": 0, "reflect": 1}[cfg.pad_mode]
+    return _C.log_mel(x2d, window, mel_basis, cfg.hop_length, cfg.center, pad_mode,
+                      float(cfg.power), top_db, int(threads or 0))
+
+
+def cross_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
+                    scale: float, threads: int | None) -> np.ndarray:
+    return _C.cross_attention(q, k, v, mask, float(scale), int(threads or 0))

@@ -1,0 +1,248 @@
+"""Every configuration as a dataclass that round-trips through JSON.
+
+Unknown keys in a loaded config are an error (:class:`~avsc_edge.errors.ConfigError`), never dropped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T", bound="JsonConfig")
+
+
+class JsonConfig:
+    """Mixin: ``to_dict`` / ``from_dict`` / ``to_json`` / ``from_json`` with strict key checks."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, **kwargs)
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__} expects a JSON object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(
+                f"{cls.__name__}: unknown key(s) {unknown}; valid keys are {sorted(names)}. "
+                "Was this file written by a newer avsc-edge?"
+            )
+        hints = typing.get_type_hints(cls)
+        values = {k: _coerce(hints[k], v) for k, v in data.items()}
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+    @classmethod
+    def from_json(cls: type[T], text: str) -> T:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{cls.__name__}: invalid JSON ({exc})") from exc
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """JSON has lists where the dataclass has tuples; convert back."""
+    origin = typing.get_origin(hint)
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+@dataclass(frozen=True)
+class FeatureConfig(JsonConfig):
+    """Log-mel front end. Field names and meanings are librosa's.
+
+    ``top_db=None`` means no clamp; the default keeps features independent of the rest of the
+    window, which streaming needs (a clamp relative to the window maximum is not incremental).
+    """
+
+    sr: int = 16000
+    n_fft: int = 512
+    hop_length: int = 256
+    win_length: int | None = None
+    window: str = "hann"
+    center: bool = True
+    pad_mode: str = "constant"
+    n_mels: int = 64
+    fmin: float = 50.0
+    fmax: float | None = None
+    power: float = 2.0
+    top_db: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.sr <= 0:
+            raise ConfigError(f"FeatureConfig.sr must be positive, got {self.sr}")
+        if self.n_fft < 16 or self.n_fft & (self.n_fft - 1):
+            raise ConfigError(f"FeatureConfig.n_fft must be a power of two >= 16, got {self.n_fft}")
+        if not 0 < self.hop_length <= 4 * self.n_fft:
+            raise ConfigError(f"FeatureConfig.hop_length must be in 1..4*n_fft, got {self.hop_length}")
+        if not 0 < self.effective_win_length <= self.n_fft:
+            raise ConfigError(f"FeatureConfig.win_length must be in 1..n_fft, got {self.win_length}")
+        if self.window not in {"hann", "hamming", "ones", "boxcar"}:
+            raise ConfigError(f"FeatureConfig.window must be hann, hamming or ones, got {self.window!r}")
+        if self.pad_mode not in {"constant", "reflect"}:
+            raise ConfigError(f"FeatureConfig.pad_mode must be constant or reflect, got {self.pad_mode!r}")
+        if not 0 < self.n_mels <= 512:
+            raise ConfigError(f"FeatureConfig.n_mels must be in 1..512, got {self.n_mels}")
+        if not 0 <= self.fmin < self.effective_fmax <= self.sr / 2:
+            raise ConfigError(
+                f"FeatureConfig needs 0 <= fmin < fmax <= sr/2, got fmin={self.fmin}, fmax={self.fmax}, sr={self.sr}"
+            )
+        if self.power not in (1.0, 2.0):
+            raise ConfigError(f"FeatureConfig.power must be 1.0 or 2.0, got {self.power}")
+        if self.top_db is not None and self.top_db < 0:
+            raise ConfigError(f"FeatureConfig.top_db must be >= 0 or None, got {self.top_db}")
+
+    @property
+    def effective_win_length(self) -> int:
+        return self.n_fft if self.win_length is None else self.win_length
+
+    @property
+    def effective_fmax(self) -> float:
+        return self.sr / 2 if self.fmax is None else self.fmax
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames librosa produces for a signal of ``num_samples`` samples."""
+        if self.center:
+            return 1 + num_samples // self.hop_length
+        return max(0, 1 + (num_samples - self.n_fft) // self.hop_length)
+
+
+@dataclass(frozen=True)
+class ClipConfig(JsonConfig):
+    """How one model window is cut from a recording: its length, and the frames sampled from it."""
+
+    seconds: float = 10.0
+    num_frames: int = 4
+    frame_size: int = 64
+    mono: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.seconds <= 600:
+            raise ConfigError(f"ClipConfig.seconds must be in 0.1..600, got {self.seconds}")
+        if not 1 <= self.num_frames <= 64:
+            raise ConfigError(f"ClipConfig.num_frames must be in 1..64, got {self.num_frames}")
+        if not 16 <= self.frame_size <= 1024:
+            raise ConfigError(f"ClipConfig.frame_size must be in 16..1024, got {self.frame_size}")
+
+
+VARIANTS = ("audio", "visual", "av", "av_ceoa", "av_ceoa_sf")
+
+
+@dataclass(frozen=True)
+class ModelConfig(JsonConfig):
+    """The CEOA + SF model. ``variant`` picks the ablation:
+
+    * ``audio`` / ``visual``: one branch and its scene head;
+    * ``av``: both branches, cross-attention, mean-pooled fusion, no CEOA loss;
+    * ``av_ceoa``: ``av`` + the contrastive event-object alignment loss;
+    * ``av_ceoa_sf``: ``av_ceoa`` with semantic-based fusion (presence-weighted pooling).
+    """
+
+    variant: str = "av_ceoa_sf"
+    n_scenes: int = 10
+    n_events: int = 12
+    n_objects: int = 12
+    d: int = 64
+    heads: int = 4
+    audio_channels: tuple[int, ...] = (16, 32, 64)
+    visual_channels: tuple[int, ...] = (16, 32, 64)
+    dropout: float = 0.1
+    ceoa_weight: float = 0.5
+    ceoa_temperature: float = 0.1
+    tag_weight: float = 1.0
+    single_modality_weight: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ConfigError(f"ModelConfig.variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.d % self.heads:
+            raise ConfigError(f"ModelConfig.d ({self.d}) must be divisible by heads ({self.heads})")
+        if min(self.n_scenes, self.n_events, self.n_objects, self.d, self.heads) < 1:
+            raise ConfigError("ModelConfig sizes must all be >= 1")
+        if not self.audio_channels or not self.visual_channels:
+            raise ConfigError("ModelConfig needs at least one audio and one visual channel stage")
+
+    @property
+    def uses_audio(self) -> bool:
+        return self.variant != "visual"
+
+    @property
+    def uses_visual(self) -> bool:
+        return self.variant != "audio"
+
+    @property
+    def uses_ceoa(self) -> bool:
+        return self.variant in ("av_ceoa", "av_ceoa_sf")
+
+    @property
+    def uses_sf(self) -> bool:
+        return self.variant == "av_ceoa_sf"
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "ModelConfig":
+        """``tiny`` (tests, demo) or ``base`` (PANNs-CNN14 / ResNet-18-sized backbones)."""
+        presets = {
+            "tiny": {},
+            "base": dict(d=256, heads=8, audio_channels=(64, 128, 256, 512, 1024, 2048),
+                         visual_channels=(64, 128, 256, 512)),
+        }
+        if name not in presets:
+            raise ConfigError(f"unknown model preset {name!r}; choose one of {sorted(presets)}")
+        return cls(**{**presets[name], **overrides})
+
+
+@dataclass(frozen=True)
+class TrainConfig(JsonConfig):
+    """Optimisation settings (AdamW + cosine schedule with warm-up)."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 1
+    seed: int = 0
+    amp: bool = True
+    num_workers: int = 0
+    grad_clip: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("TrainConfig needs epochs >= 1, batch_size >= 1 and lr > 0")
+
+
+@dataclass(frozen=True)
+class ArtifactInfo(JsonConfig):
+    """What travels with every model artifact: the configs it was trained and exported with."""
+
+    sdk_version: str
+    features: dict = field(default_factory=dict)
+    clip: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()
+    precision: str = "fp32"
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig.from_dict(self.features)
+
+    @property
+    def clip_config(self) -> ClipConfig:
+        return ClipConfig.from_dict(self.clip)
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return ModelConfig.from_dict(self.model)

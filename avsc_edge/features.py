@@ -1,0 +1,137 @@
+"""Audio and frame pre-processing: the log-mel front end and frame normalisation.
+
+``log_mel`` runs the fused C++ kernel of ``avsc_edge._C`` when the extension is built and the NumPy
+reference otherwise (``avsc_edge.kernels.info()`` says which). Both equal
+``librosa.power_to_db(librosa.feature.melspectrogram(...), ref=1.0, amin=1e-10, top_db=cfg.top_db)``
+computed per signal (the ``top_db`` clamp is relative to each signal's own maximum).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from . import _native
+from .config import ClipConfig, FeatureConfig
+from .errors import InputError
+
+AMIN = 1e-10
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney mel scale (librosa's default, ``htk=False``)."""
+    f = np.asarray(f, dtype=np.float64)
+    f_sp = 200.0 / 3
+    mels = f / f_sp
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, mels)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+@lru_cache(maxsize=32)
+def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
+    """Slaney-normalised triangular filters, float32 ``[n_mels, n_fft // 2 + 1]`` (librosa's)."""
+    fft_freqs = np.fft.rfftfreq(cfg.n_fft, d=1.0 / cfg.sr)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.effective_fmax), cfg.n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    out = weights.astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=32)
+def analysis_window(cfg: FeatureConfig) -> np.ndarray:
+    """Periodic window of ``win_length`` centred in ``n_fft`` zeros, float32 (librosa's ``get_window``)."""
+    n = cfg.effective_win_length
+    k = np.arange(n)
+    if cfg.window == "hann":
+        w = 0.5 - 0.5 * np.cos(2 * np.pi * k / n)
+    elif cfg.window == "hamming":
+        w = 0.54 - 0.46 * np.cos(2 * np.pi * k / n)
+    else:
+        w = np.ones(n)
+    full = np.zeros(cfg.n_fft)
+    start = (cfg.n_fft - n) // 2
+    full[start:start + n] = w
+    out = full.astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def check_waveform(waveform: np.ndarray, name: str = "waveform") -> np.ndarray:
+    """Validate a float waveform ``[..., samples]``; returns it as C-contiguous float32."""
+    arr = np.asarray(waveform)
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if arr.ndim == 0 or arr.shape[-1] == 0:
+        raise InputError(f"{name} must have shape [..., samples] with samples > 0, got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise InputError(f"{name} contains NaN or inf values; clean the signal before classifying it")
+    return arr
+
+
+def log_mel_reference(waveform: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """NumPy reference of :func:`log_mel` (the kernels' tests compare against it and librosa)."""
+    x = check_waveform(waveform)
+    lead, n = x.shape[:-1], x.shape[-1]
+    x = x.reshape(-1, n).astype(np.float64)
+    if cfg.center:
+        pad = cfg.n_fft // 2
+        if cfg.pad_mode == "reflect" and n <= pad:
+            raise InputError(f"pad_mode='reflect' needs more than n_fft//2={pad} samples, got {n}")
+        x = np.pad(x, ((0, 0), (pad, pad)), mode=cfg.pad_mode)
+    frames_n = cfg.num_frames(n)
+    if frames_n < 1:
+        raise InputError(f"signal of {n} samples is shorter than n_fft={cfg.n_fft} with center=False")
+    idx = np.arange(cfg.n_fft)[None, :] + cfg.hop_length * np.arange(frames_n)[:, None]
+    frames = x[:, idx] * analysis_window(cfg)
+    spec = np.abs(np.fft.rfft(frames, axis=-1)) ** cfg.power  # [N, T, F]
+    mel = np.einsum("mf,ntf->nmt", mel_filterbank(cfg).astype(np.float64), spec)
+    db = 10.0 * np.log10(np.maximum(AMIN, mel))
+    if cfg.top_db is not None:
+        db = np.maximum(db, db.max(axis=(1, 2), keepdims=True) - cfg.top_db)
+    return db.astype(np.float32).reshape(*lead, cfg.n_mels, frames_n)
+
+
+def log_mel(waveform: np.ndarray, cfg: FeatureConfig, threads: int | None = None) -> np.ndarray:
+    """Log-mel spectrogram in dB: float32 ``[..., samples]`` -> float32 ``[..., n_mels, frames]``.
+
+    Uses the fused C++ kernel when available, else :func:`log_mel_reference`.
+    """
+    if not _native.available():
+        return log_mel_reference(waveform, cfg)
+    x = check_waveform(waveform)
+    lead, n = x.shape[:-1], x.shape[-1]
+    out = _native.log_mel(x.reshape(-1, n), cfg, mel_filterbank(cfg), analysis_window(cfg), threads)
+    return out.reshape(*lead, cfg.n_mels, out.shape[-1])
+
+
+def preprocess_frames(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
+    """RGB uint8 ``[T, H, W, 3]`` -> float32 ``[T, 3, S, S]``, resized and ImageNet-normalised."""
+    import cv2
+
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] == 0:
+        raise InputError(f"frames must be RGB uint8 [T, H, W, 3] with T >= 1, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise InputError(f"frames must be uint8 RGB, got dtype {arr.dtype}")
+    size = clip.frame_size
+    out = np.empty((arr.shape[0], size, size, 3), dtype=np.float32)
+    for i, frame in enumerate(arr):
+        out[i] = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+    out = (out / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=np.float32)

@@ -1,0 +1,153 @@
+// The private extension module avsc_edge._C: argument checks, GIL release, dispatch to the kernels.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <string>
+
+#include "attention.h"
+#include "checks.h"
+#include "logmel.h"
+#include "parallel.h"
+
+#ifdef AVSC_EDGE_WITH_CUDA
+#include "cuda_bindings.h"
+#endif
+
+namespace py = pybind11;
+using namespace avsc;
+
+namespace {
+
+LogMelParams make_params(int64_t n_fft, int64_t hop, bool center, int pad_mode, float power, float top_db,
+                         int threads) {
+  if (n_fft < 16 || n_fft > 65536 || (n_fft & (n_fft - 1)) != 0)
+    throw py::value_error("n_fft must be a power of two in 16..65536, got " + std::to_string(n_fft));
+  if (hop < 1 || hop > 4 * n_fft) throw py::value_error("hop_length must be in 1..4*n_fft, got " + std::to_string(hop));
+  if (pad_mode != 0 && pad_mode != 1) throw py::value_error("pad_mode must be 0 (constant) or 1 (reflect)");
+  if (power != 1.0f && power != 2.0f) throw py::value_error("power must be 1.0 or 2.0");
+  if (threads < 0 || threads > 1024) throw py::value_error("threads must be in 0..1024 (0 = default)");
+  LogMelParams p;
+  p.n_fft = n_fft;
+  p.hop = hop;
+  p.center = center;
+  p.pad_mode = pad_mode;
+  p.power = power;
+  p.top_db = std::isnan(top_db) ? -1.0f : top_db;
+  if (!std::isnan(top_db) && top_db < 0) throw py::value_error("top_db must be >= 0 or NaN (no clamp)");
+  p.threads = threads;
+  return p;
+}
+
+py::array_t<float> log_mel(const py::handle& x_obj, const py::handle& window_obj, const py::handle& mel_obj,
+                           int64_t hop, bool center, int pad_mode, float power, float top_db, int threads) {
+  auto x = checked_array<float>(x_obj, "waveform", 2);
+  auto window = checked_array<float>(window_obj, "window", 1);
+  auto mel = checked_array<float>(mel_obj, "mel_basis", 2);
+  check_nonempty(x, "waveform");
+  check_nonempty(mel, "mel_basis");
+  const int64_t n_fft = window.shape(0);
+  auto p = make_params(n_fft, hop, center, pad_mode, power, top_db, threads);
+  if (mel.shape(1) != n_fft / 2 + 1)
+    throw py::value_error("mel_basis must have n_fft/2+1 = " + std::to_string(n_fft / 2 + 1) + " columns, got " +
+                          describe(mel));
+  const int64_t n_signals = x.shape(0), samples = x.shape(1);
+  if (center && pad_mode == 1 && samples <= n_fft / 2)
+    throw py::value_error("pad_mode=reflect needs more than n_fft/2 = " + std::to_string(n_fft / 2) +
+                          " samples, got " + std::to_string(samples) + "; use pad_mode=constant");
+  const int64_t frames = log_mel_num_frames(samples, p);
+  if (frames < 1)
+    throw py::value_error("waveform has " + std::to_string(samples) + " samples, fewer than n_fft = " +
+                          std::to_string(n_fft) + " with center=False: no complete frame");
+  if (n_signals * mel.shape(0) * frames > kMaxElements) throw py::value_error("log-mel output would be too large");
+  check_finite(x, "waveform");
+  check_finite(window, "window");
+  check_finite(mel, "mel_basis");
+  const MelBasis basis = MelBasis::from_dense(mel.data(), mel.shape(0), mel.shape(1));
+  py::array_t<float> out({n_signals, static_cast<int64_t>(mel.shape(0)), frames});
+  float* out_ptr = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    log_mel_cpu(x.data(), n_signals, samples, window.data(), basis, p, out_ptr);
+  }
+  return out;
+}
+
+AttentionShape attention_shape(const py::array& q, const py::array& k, const py::array& v) {
+  const bool ok = k.shape(0) == q.shape(0) && v.shape(0) == q.shape(0) && k.shape(1) == q.shape(1) &&
+                  v.shape(1) == q.shape(1) && k.shape(2) == v.shape(2) && k.shape(3) == q.shape(3) &&
+                  v.shape(3) == q.shape(3);
+  if (!ok)
+    throw py::value_error("q " + describe(q) + ", k " + describe(k) + ", v " + describe(v) +
+                          " do not match: expected q [B,H,Lq,D] and k, v [B,H,Lk,D]");
+  return {q.shape(0), q.shape(1), q.shape(2), k.shape(2), q.shape(3)};
+}
+
+py::array_t<float> cross_attention(const py::handle& q_obj, const py::handle& k_obj, const py::handle& v_obj,
+                                   const py::object& mask_obj, float scale, int threads) {
+  auto q = checked_array<float>(q_obj, "q", 4);
+  auto k = checked_array<float>(k_obj, "k", 4);
+  auto v = checked_array<float>(v_obj, "v", 4);
+  check_nonempty(q, "q");
+  check_nonempty(k, "k");
+  check_nonempty(v, "v");
+  const AttentionShape s = attention_shape(q, k, v);
+  if (!std::isfinite(scale) || scale <= 0) throw py::value_error("scale must be a positive finite number");
+  if (threads < 0 || threads > 1024) throw py::value_error("threads must be in 0..1024 (0 = default)");
+  const uint8_t* mask_ptr = nullptr;
+  py::array_t<bool> mask;
+  if (!mask_obj.is_none()) {
+    mask = checked_array<bool>(mask_obj, "key_padding_mask", 2);
+    if (mask.shape(0) != s.batch || mask.shape(1) != s.lk)
+      throw py::value_error("key_padding_mask must have shape [B, Lk] = [" + std::to_string(s.batch) + ", " +
+                            std::to_string(s.lk) + "], got " + describe(mask));
+    mask_ptr = reinterpret_cast<const uint8_t*>(mask.data());
+    for (int64_t b = 0; b < s.batch; ++b) {
+      int64_t kept = 0;
+      for (int64_t j = 0; j < s.lk; ++j) kept += mask_ptr[b * s.lk + j] == 0;
+      if (kept == 0)
+        throw py::value_error("key_padding_mask ignores every key of batch item " + std::to_string(b) +
+                              "; attention over no keys is undefined");
+    }
+  }
+  check_finite(q, "q");
+  check_finite(k, "k");
+  check_finite(v, "v");
+  py::array_t<float> out({s.batch, s.heads, s.lq, s.dim});
+  float* out_ptr = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cross_attention_cpu(q.data(), k.data(), v.data(), mask_ptr, s, scale, threads, out_ptr);
+  }
+  return out;
+}
+
+py::dict info() {
+  py::dict d;
+#ifdef _OPENMP
+  d["openmp"] = true;
+#else
+  d["openmp"] = false;
+#endif
+  d["max_threads"] = resolve_threads(0);
+#ifdef AVSC_EDGE_WITH_CUDA
+  d["cuda_compiled"] = true;
+#else
+  d["cuda_compiled"] = false;
+#endif
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "avsc-edge native kernels (private: use avsc_edge.features and avsc_edge.kernels)";
+  m.def("log_mel", &log_mel, py::arg("waveform"), py::arg("window"), py::arg("mel_basis"), py::arg("hop_length"),
+        py::arg("center"), py::arg("pad_mode"), py::arg("power"), py::arg("top_db"), py::arg("threads") = 0);
+  m.def("cross_attention", &cross_attention, py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("key_padding_mask") = py::none(), py::arg("scale"), py::arg("threads") = 0);
+  m.def("info", &info);
+#ifdef AVSC_EDGE_WITH_CUDA
+  register_cuda(m);
+#endif
+}
