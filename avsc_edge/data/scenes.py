@@ -1,0 +1,54 @@
+"""What the synthetic world contains: sound-and-sight *sources* and each scene's mix of them.
+
+A source is an (audio event, visual object) pair that co-occur: a horn with a car, birdsong with a
+tree. Single modalities are ambiguous on purpose (DESIGN §1):
+
+* bus and tram sound the same (engine hum, speech, door beeps, horns) and differ only in sight
+  (a bus body versus a tram's overhead wire);
+* airport and metro_station look the same (display boards, windows, crowds, people) and differ only
+  in sound (a jet roar versus rail clatter behind the windows).
+"""
+from __future__ import annotations
+
+from ..labels import EVENTS, OBJECTS, SCENES
+
+SOURCES: tuple[tuple[str, str], ...] = (
+    ("engine_hum", "bus_body"),          # 0
+    ("engine_hum", "overhead_wire"),     # 1 tram motor
+    ("car_horn", "car"),                 # 2
+    ("bird_chirp", "tree"),              # 3
+    ("footsteps", "person"),             # 4
+    ("speech_babble", "crowd"),          # 5
+    ("chimes", "shop_sign"),             # 6
+    ("rail_clack", "rail"),              # 7
+    ("jet_roar", "window"),              # 8 planes behind the terminal windows
+    ("rail_clack", "window"),            # 9 trains behind the platform's glass
+    ("door_beep", "sliding_door"),       # 10
+    ("announcement", "display_board"),   # 11
+    ("fountain_splash", "fountain"),     # 12
+    ("bell_ding", "overhead_wire"),      # 13 tram bell
+)
+
+SCENE_SOURCES: dict[str, dict[int, float]] = {
+    "airport": {11: 0.30, 8: 0.30, 5: 0.20, 4: 0.20},
+    "metro_station": {11: 0.30, 9: 0.30, 5: 0.20, 4: 0.20},
+    "bus": {0: 0.35, 5: 0.20, 10: 0.30, 2: 0.15},
+    "tram": {1: 0.35, 5: 0.20, 10: 0.30, 2: 0.15},
+    "metro": {7: 0.35, 10: 0.30, 5: 0.20, 11: 0.15},
+    "park": {3: 0.45, 4: 0.25, 12: 0.20, 5: 0.10},
+    "public_square": {12: 0.35, 5: 0.25, 4: 0.25, 3: 0.15},
+    "shopping_mall": {6: 0.40, 5: 0.25, 4: 0.20, 11: 0.15},
+    "street_pedestrian": {4: 0.40, 5: 0.25, 6: 0.20, 2: 0.15},
+    "street_traffic": {2: 0.45, 0: 0.25, 4: 0.15, 3: 0.15},
+}
+
+assert set(SCENE_SOURCES) == set(SCENES)
+assert all(e in EVENTS and o in OBJECTS for e, o in SOURCES)
+
+
+def cooccurrence() -> list[list[bool]]:
+    """``[n_events][n_objects]``: True where some source pairs that event with that object."""
+    table = [[False] * len(OBJECTS) for _ in EVENTS]
+    for event, obj in SOURCES:
+        table[EVENTS.index(event)][OBJECTS.index(obj)] = True
+    return table

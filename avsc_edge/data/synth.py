@@ -1,0 +1,179 @@
+"""The synthetic scene generator: writes a dataset in the exact TAU Urban Audio-Visual Scenes 2021
+layout (48 kHz stereo WAV, H.264 + AAC MP4, ``meta.csv``, ``evaluation_setup/fold1_*.csv``) plus a
+sidecar ``synth_ground_truth.json`` with every clip's events, objects and co-occurring pairs.
+
+Deterministic: clip ``i`` of seed ``s`` depends only on ``(s, i)``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..config import JsonConfig
+from ..errors import InputError
+from ..labels import SCENES
+from .scenes import SCENE_SOURCES, SOURCES
+from .synth_audio import render_scene_audio
+from .synth_video import render_scene_frames
+
+GROUND_TRUTH_FILE = "synth_ground_truth.json"
+CITIES = ("amsterdam", "barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "prague", "stockholm", "vienna")
+
+
+@dataclass(frozen=True)
+class SynthConfig(JsonConfig):
+    """What the generator writes. ``evaluate_fraction`` of each scene's clips go to fold1_evaluate."""
+
+    clips: int = 100
+    seed: int = 0
+    duration: float = 10.0
+    sample_rate: int = 48000
+    fps: float = 5.0
+    width: int = 128
+    height: int = 96
+    evaluate_fraction: float = 0.3
+    sources_per_clip: int = 3
+    distractor_prob: float = 0.5
+    drop_prob: float = 0.15
+    audio_in_video: bool = True
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    stem: str
+    scene: str
+    identifier: str
+    events: tuple[str, ...]
+    objects: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]
+
+
+def plan_clip(cfg: SynthConfig, index: int) -> tuple[ClipPlan, np.random.Generator]:
+    """Choose the scene, sources and dropped modalities of clip ``index`` (deterministic)."""
+    rng = np.random.default_rng([cfg.seed, index])
+    scene = SCENES[index % len(SCENES)]
+    weights = SCENE_SOURCES[scene]
+    ids = np.array(list(weights))
+    p = np.array(list(weights.values()))
+    chosen = list(rng.choice(ids, size=min(cfg.sources_per_clip, len(ids)), replace=False, p=p / p.sum()))
+    if rng.random() < cfg.distractor_prob:
+        chosen.append(int(rng.integers(len(SOURCES))))
+    events, objects, pairs = [], [], []
+    for k, src in enumerate(chosen):
+        event, obj = SOURCES[src]
+        heard = k == 0 or rng.random() >= cfg.drop_prob
+        seen = k == 0 or rng.random() >= cfg.drop_prob
+        events += [event] if heard and event not in events else []
+        objects += [obj] if seen and obj not in objects else []
+        if heard and seen and (event, obj) not in pairs:
+            pairs.append((event, obj))
+    city = CITIES[(index // len(SCENES)) % len(CITIES)]
+    identifier = f"{city}-{index}"
+    stem = f"{scene}-{identifier}-{index * 10}-a"
+    return ClipPlan(stem, scene, identifier, tuple(events), tuple(objects), tuple(pairs)), rng
+
+
+def write_wav(path: Path, audio: np.ndarray, sr: int) -> None:
+    """16-bit PCM WAV of a float ``[channels, samples]`` signal."""
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").T.copy()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(audio.shape[0])
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(pcm.tobytes())
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sr: int) -> None:
+    """H.264 video (+ AAC audio when given) in an MP4 container."""
+    import fractions
+
+    import av
+
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fractions.Fraction(fps).limit_denominator(1000))
+        v.width, v.height, v.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        v.options = {"preset": "ultrafast", "crf": "23"}
+        a = None
+        if audio is not None:
+            a = c.add_stream("aac", rate=sr)
+            a.layout = "stereo"
+        for f in frames:
+            for packet in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(packet)
+        for packet in v.encode():
+            c.mux(packet)
+        if a is not None:
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio, np.float32), format="fltp", layout="stereo")
+            af.sample_rate = sr
+            for packet in a.encode(af):
+                c.mux(packet)
+            for packet in a.encode():
+                c.mux(packet)
+
+
+def _write_clip(out: Path, cfg: SynthConfig, index: int) -> ClipPlan:
+    plan, rng = plan_clip(cfg, index)
+    audio = render_scene_audio(rng, list(plan.events), cfg.duration, cfg.sample_rate)
+    n_frames = max(1, int(round(cfg.duration * cfg.fps)))
+    frames = render_scene_frames(rng, list(plan.objects), n_frames, cfg.width, cfg.height)
+    write_wav(out / "audio" / f"{plan.stem}.wav", audio, cfg.sample_rate)
+    write_mp4(out / "video" / f"{plan.stem}.mp4", frames, cfg.fps, audio if cfg.audio_in_video else None,
+              cfg.sample_rate)
+    return plan
+
+
+def _split(plans: list[ClipPlan], fraction: float) -> tuple[list[ClipPlan], list[ClipPlan]]:
+    train, evaluate = [], []
+    for scene in SCENES:
+        mine = [p for p in plans if p.scene == scene]
+        n_eval = int(round(len(mine) * fraction))
+        evaluate += mine[len(mine) - n_eval:]
+        train += mine[:len(mine) - n_eval]
+    return train, evaluate
+
+
+def _write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n")
+    os.replace(tmp, path)
+
+
+def generate(out: str | os.PathLike, cfg: SynthConfig = SynthConfig(),
+             progress: Callable[[int], None] | None = None) -> Path:
+    """Write a synthetic TAU-layout dataset of ``cfg.clips`` clips under ``out``; returns its path."""
+    if cfg.clips < len(SCENES):
+        raise InputError(f"need at least {len(SCENES)} clips (one per scene), got {cfg.clips}")
+    if not 0.5 <= cfg.duration <= 60:
+        raise InputError(f"duration must be in 0.5..60 seconds, got {cfg.duration}")
+    root = Path(out)
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    (root / "video").mkdir(exist_ok=True)
+    (root / "evaluation_setup").mkdir(exist_ok=True)
+    plans = []
+    for i in range(cfg.clips):
+        plans.append(_write_clip(root, cfg, i))
+        if progress:
+            progress(1)
+    row = lambda p: [f"audio/{p.stem}.wav", f"video/{p.stem}.mp4"]  # noqa: E731
+    _write_tsv(root / "meta.csv", ["filename_audio", "filename_video", "scene_label", "identifier"],
+               [row(p) + [p.scene, p.identifier] for p in plans])
+    train, evaluate = _split(plans, cfg.evaluate_fraction)
+    labelled = ["filename_audio", "filename_video", "scene_label"]
+    _write_tsv(root / "evaluation_setup" / "fold1_train.csv", labelled, [row(p) + [p.scene] for p in train])
+    _write_tsv(root / "evaluation_setup" / "fold1_evaluate.csv", labelled, [row(p) + [p.scene] for p in evaluate])
+    _write_tsv(root / "evaluation_setup" / "fold1_test.csv", ["filename_audio", "filename_video"],
+               [row(p) for p in evaluate])
+    truth = {
+        "config": cfg.to_dict(),
+        "sources": [list(s) for s in SOURCES],
+        "clips": {p.stem: {"scene": p.scene, "events": list(p.events), "objects": list(p.objects),
+                           "pairs": [list(x) for x in p.pairs]} for p in plans},
+    }
+    (root / GROUND_TRUTH_FILE).write_text(json.dumps(truth, indent=1))
+    return root

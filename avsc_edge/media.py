@@ -1,0 +1,164 @@
+"""Media I/O through PyAV: decode audio tracks (any container or WAV/FLAC), resample, sample frames.
+
+All decoding errors surface as :class:`~avsc_edge.errors.MediaError` with the file name in the message.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import InputError, MediaError
+
+MAX_FRAME_PIXELS = 8192 * 8192
+
+
+class MissingStreamError(MediaError):
+    """The container has no stream of the requested kind (e.g. a video without an audio track)."""
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a container holds."""
+
+    path: str
+    duration: float | None
+    has_audio: bool
+    has_video: bool
+    sample_rate: int | None
+    channels: int | None
+    fps: float | None
+    width: int | None
+    height: int | None
+
+
+def _open(path: str | os.PathLike):
+    import av
+
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"{p}: file not found")
+    if p.is_dir():
+        raise MediaError(f"{p}: is a directory, expected a media file")
+    if p.stat().st_size == 0:
+        raise MediaError(f"{p}: file is empty (0 bytes)")
+    try:
+        return av.open(str(p))
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise MediaError(f"{p}: not a readable media file ({exc}); is it truncated or mislabelled?") from exc
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """Describe the streams of a media file without decoding it."""
+    with _open(path) as c:
+        a = c.streams.audio[0] if c.streams.audio else None
+        v = c.streams.video[0] if c.streams.video else None
+        duration = float(c.duration / 1_000_000) if c.duration else None
+        return MediaInfo(
+            path=str(path), duration=duration, has_audio=a is not None, has_video=v is not None,
+            sample_rate=a.rate if a else None, channels=a.channels if a else None,
+            fps=float(v.average_rate) if v and v.average_rate else None,
+            width=v.width if v else None, height=v.height if v else None,
+        )
+
+
+def _resampler(sr: int, mono: bool):
+    import av
+
+    return av.AudioResampler(format="fltp", layout="mono" if mono else "stereo", rate=sr)
+
+
+def load_audio(path: str | os.PathLike, sr: int, mono: bool = True) -> np.ndarray:
+    """Decode the first audio track, resampled to ``sr``: float32 ``[channels, samples]``.
+
+    Multi-channel audio (e.g. 5.1) is downmixed to mono or stereo by libswresample.
+    """
+    import av
+
+    with _open(path) as c:
+        if not c.streams.audio:
+            raise MissingStreamError(f"{path}: no audio track")
+        stream = c.streams.audio[0]
+        resampler = _resampler(sr, mono)
+        chunks: list[np.ndarray] = []
+        try:
+            for frame in c.decode(stream):
+                frame.pts = None
+                chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
+            chunks.extend(f.to_ndarray() for f in resampler.resample(None))
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: audio track is corrupt or truncated ({exc})") from exc
+    if not chunks:
+        raise MediaError(f"{path}: audio track holds no samples")
+    return np.ascontiguousarray(np.concatenate(chunks, axis=1), dtype=np.float32)
+
+
+def resample(waveform: np.ndarray, orig_sr: int, sr: int, mono: bool = True) -> np.ndarray:
+    """Resample (and downmix) a float waveform ``[channels, samples]`` or ``[samples]`` with libswresample."""
+    import av
+
+    x = np.asarray(waveform, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise InputError(f"waveform must be [samples] or [channels, samples], got shape {np.shape(waveform)}")
+    if not 1000 <= orig_sr <= 768_000:
+        raise InputError(f"sample rate {orig_sr} Hz is outside 1 kHz..768 kHz")
+    if x.shape[0] > 8:
+        raise InputError(f"waveform has {x.shape[0]} channels; pass [channels, samples] with at most 8 channels")
+    if not mono and x.shape[0] == 1:
+        x = np.repeat(x, 2, axis=0)
+    if orig_sr == sr and (x.shape[0] == 1 or not mono):
+        return np.ascontiguousarray(x[:2] if not mono else x)
+    layouts = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x), format="fltp", layout=layouts[x.shape[0]])
+    frame.sample_rate = orig_sr
+    r = _resampler(sr, mono)
+    out = [f.to_ndarray() for f in r.resample(frame)] + [f.to_ndarray() for f in r.resample(None)]
+    return np.ascontiguousarray(np.concatenate(out, axis=1), dtype=np.float32)
+
+
+def sample_frames(path: str | os.PathLike, times: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """RGB frames nearest to each time in seconds: (uint8 ``[T, H, W, 3]``, float64 timestamps ``[T]``).
+
+    Decodes forward once and stops after the last requested time.
+    """
+    import av
+
+    want = np.asarray(sorted(times), dtype=np.float64)
+    if want.size == 0:
+        raise InputError("sample_frames needs at least one time")
+    with _open(path) as c:
+        if not c.streams.video:
+            raise MissingStreamError(f"{path}: no video track")
+        stream = c.streams.video[0]
+        if stream.width * stream.height > MAX_FRAME_PIXELS:
+            raise MediaError(f"{path}: frame size {stream.width}x{stream.height} is too large (max 8192x8192)")
+        picked: list[np.ndarray | None] = [None] * len(want)
+        picked_t = np.full(len(want), np.nan)
+        best = np.full(len(want), np.inf)
+        try:
+            for frame in c.decode(stream):
+                t = float(frame.time) if frame.time is not None else 0.0
+                dist = np.abs(want - t)
+                closer = dist < best
+                if closer.any():
+                    rgb = frame.to_ndarray(format="rgb24")
+                    for i in np.flatnonzero(closer):
+                        picked[i], best[i], picked_t[i] = rgb, dist[i], t
+                if t > want[-1] and not closer.any():
+                    break
+        except av.error.FFmpegError as exc:
+            if all(p is None for p in picked):
+                raise MediaError(f"{path}: video track is corrupt or truncated ({exc})") from exc
+    if any(p is None for p in picked):
+        raise MediaError(f"{path}: video track holds no decodable frames")
+    return np.stack(picked), picked_t  # type: ignore[arg-type]
+
+
+def window_frame_times(start: float, seconds: float, num_frames: int) -> np.ndarray:
+    """Times of the frames sampled from one window: the centres of ``num_frames`` equal segments."""
+    return start + (np.arange(num_frames) + 0.5) * seconds / num_frames
