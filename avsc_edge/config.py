@@ -157,6 +157,7 @@ class ModelConfig(JsonConfig):
     heads: int = 4
     audio_channels: tuple[int, ...] = (16, 32, 64)
     visual_channels: tuple[int, ...] = (16, 32, 64)
+    visual_blocks: tuple[int, ...] = (1, 1, 1)
     dropout: float = 0.1
     ceoa_weight: float = 0.5
     ceoa_temperature: float = 0.1
@@ -172,6 +173,8 @@ class ModelConfig(JsonConfig):
             raise ConfigError("ModelConfig sizes must all be >= 1")
         if not self.audio_channels or not self.visual_channels:
             raise ConfigError("ModelConfig needs at least one audio and one visual channel stage")
+        if len(self.visual_blocks) != len(self.visual_channels) or min(self.visual_blocks) < 1:
+            raise ConfigError("ModelConfig.visual_blocks needs one count >= 1 per visual_channels stage")
 
     @property
     def uses_audio(self) -> bool:
@@ -195,7 +198,7 @@ class ModelConfig(JsonConfig):
         presets = {
             "tiny": {},
             "base": dict(d=256, heads=8, audio_channels=(64, 128, 256, 512, 1024, 2048),
-                         visual_channels=(64, 128, 256, 512)),
+                         visual_channels=(64, 128, 256, 512), visual_blocks=(2, 2, 2, 2)),
         }
         if name not in presets:
             raise ConfigError(f"unknown model preset {name!r}; choose one of {sorted(presets)}")

@@ -135,3 +135,26 @@ def preprocess_frames(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
         out[i] = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
     out = (out / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
+    """Crop or zero-pad the last axis to ``num_samples`` (how windows are cut for training and runtime)."""
+    n = waveform.shape[-1]
+    if n >= num_samples:
+        return waveform[..., :num_samples]
+    pad = [(0, 0)] * (waveform.ndim - 1) + [(0, num_samples - n)]
+    return np.pad(waveform, pad)
+
+
+def window_samples(features: FeatureConfig, clip: ClipConfig) -> int:
+    return int(round(clip.seconds * features.sr))
+
+
+def audio_input(waveform: np.ndarray, features: FeatureConfig, clip: ClipConfig,
+                threads: int | None = None) -> np.ndarray:
+    """Mono/stereo waveform at ``features.sr`` -> the model's audio input ``[1, n_mels, frames]``
+    (one window: cropped or zero-padded to ``clip.seconds``, channels averaged)."""
+    x = check_waveform(waveform)
+    if x.ndim == 2:
+        x = x.mean(axis=0)
+    return log_mel(fit_length(x, window_samples(features, clip))[None], features, threads)

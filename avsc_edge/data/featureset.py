@@ -1,0 +1,96 @@
+"""Turn a TAU-layout dataset split into model-ready arrays (log-mel, frames, labels, tags), cached
+on disk under ``ROOT/.avsc_cache/`` keyed by the configs that shape them."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import media
+from ..config import ClipConfig, FeatureConfig
+from ..features import audio_input, preprocess_frames
+from ..labels import EVENTS, OBJECTS, SCENES
+from .tau import Clip, TauDataset
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class FeatureSet:
+    """Arrays for ``N`` clips. Tags are ``None`` for datasets without the synthetic sidecar."""
+
+    log_mel: np.ndarray        # float32 [N, 1, n_mels, T]
+    frames: np.ndarray         # float32 [N, F, 3, S, S]
+    labels: np.ndarray         # int64 [N] (-1 where unlabelled)
+    stems: list[str]
+    event_tags: np.ndarray | None = None   # float32 [N, n_events]
+    object_tags: np.ndarray | None = None  # float32 [N, n_objects]
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def subset(self, idx: np.ndarray) -> "FeatureSet":
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return FeatureSet(self.log_mel[idx], self.frames[idx], self.labels[idx], [self.stems[i] for i in idx],
+                          pick(self.event_tags), pick(self.object_tags))
+
+
+def clip_arrays(clip: Clip, features: FeatureConfig, window: ClipConfig) -> tuple[np.ndarray, np.ndarray]:
+    """One clip's first window: (log-mel ``[1, n_mels, T]``, frames ``[F, 3, S, S]``)."""
+    audio = media.load_audio(clip.audio, features.sr, mono=True)
+    rgb, _ = media.sample_frames(clip.video, media.window_frame_times(0.0, window.seconds, window.num_frames))
+    return audio_input(audio, features, window, threads=1), preprocess_frames(rgb, window)
+
+
+def _cache_key(dataset: TauDataset, split: str, features: FeatureConfig, window: ClipConfig, clips: list[Clip]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([CACHE_VERSION, split, features.to_dict(), window.to_dict()], sort_keys=True).encode())
+    for c in clips:
+        h.update(f"{c.stem}:{c.label}:{c.audio.stat().st_mtime_ns}:{c.video.stat().st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _tags(truth: dict | None, stems: list[str], key: str, vocab: tuple[str, ...]) -> np.ndarray | None:
+    if truth is None or any(s not in truth for s in stems):
+        return None
+    tags = np.zeros((len(stems), len(vocab)), np.float32)
+    for i, s in enumerate(stems):
+        for name in truth[s][key]:
+            tags[i, vocab.index(name)] = 1.0
+    return tags
+
+
+def load_featureset(dataset: TauDataset, split: str, features: FeatureConfig, window: ClipConfig,
+                    progress: bool = True, workers: int = 2) -> FeatureSet:
+    """Extract (or read from cache) the arrays of one split."""
+    clips = dataset.clips(split)
+    cache = dataset.root / ".avsc_cache" / f"{split}-{_cache_key(dataset, split, features, window, clips)}.npz"
+    stems = [c.stem for c in clips]
+    labels = np.array([SCENES.index(c.label) if c.label else -1 for c in clips], np.int64)
+    if cache.is_file():
+        with np.load(cache) as z:
+            log_mel, frames = z["log_mel"], z["frames"]
+    else:
+        from tqdm import tqdm
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(tqdm(pool.map(lambda c: clip_arrays(c, features, window), clips), total=len(clips),
+                                desc=f"features ({split})", disable=not progress, unit="clip"))
+        log_mel = np.stack([r[0] for r in results])
+        frames = np.stack([r[1] for r in results])
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, log_mel=log_mel, frames=frames)
+        os.replace(tmp, cache)
+    truth = dataset.ground_truth()
+    return FeatureSet(log_mel, frames, labels, stems, _tags(truth, stems, "events", EVENTS),
+                      _tags(truth, stems, "objects", OBJECTS))
+
+
+def cache_dir(dataset_root: str | os.PathLike) -> Path:
+    return Path(dataset_root) / ".avsc_cache"

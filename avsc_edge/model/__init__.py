@@ -1,0 +1,7 @@
+"""The PyTorch reference model of CEOA + SF (needs the ``[train]`` extra: torch)."""
+from __future__ import annotations
+
+from .avsc import AVSCModel, ModelOutput
+from .ceoa import ceoa_loss, event_object_similarity
+
+__all__ = ["AVSCModel", "ModelOutput", "ceoa_loss", "event_object_similarity"]

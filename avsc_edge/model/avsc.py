@@ -1,0 +1,100 @@
+"""The whole CEOA + SF model: branches, cross-attention, semantic fusion, scene heads, losses."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..config import ModelConfig
+from ..errors import InputError
+from .branches import AudioEventBranch, VisualObjectBranch
+from .ceoa import ceoa_loss
+from .fusion import CrossModalAttention, SceneHead, pool_slots
+
+
+@dataclass
+class ModelOutput:
+    """Everything one forward pass produces. Tensors are None where a modality was absent.
+
+    ``scene_logits`` comes from the fused head when both modalities are present, else from the
+    single-modality head of the one present; ``modalities`` says which.
+    """
+
+    scene_logits: torch.Tensor
+    modalities: tuple[str, ...]
+    audio_logits: torch.Tensor | None = None
+    visual_logits: torch.Tensor | None = None
+    fused_logits: torch.Tensor | None = None
+    event_logits: torch.Tensor | None = None
+    object_logits: torch.Tensor | None = None
+    event_emb: torch.Tensor | None = None
+    object_emb: torch.Tensor | None = None
+    event_to_object: torch.Tensor | None = None
+    object_to_event: torch.Tensor | None = None
+
+
+class AVSCModel(nn.Module):
+    """CEOA + SF audio-visual scene classifier; ``cfg.variant`` selects the ablation."""
+
+    def __init__(self, cfg: ModelConfig, n_mels: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d
+        self.audio = AudioEventBranch(cfg, n_mels) if cfg.uses_audio else None
+        self.visual = VisualObjectBranch(cfg) if cfg.uses_visual else None
+        self.audio_head = SceneHead(d, d, cfg.n_scenes, cfg.dropout) if cfg.uses_audio else None
+        self.visual_head = SceneHead(d, d, cfg.n_scenes, cfg.dropout) if cfg.uses_visual else None
+        both = cfg.uses_audio and cfg.uses_visual
+        self.cross = CrossModalAttention(d, cfg.heads, cfg.dropout) if both else None
+        self.fusion_head = SceneHead(2 * d, d, cfg.n_scenes, cfg.dropout) if both else None
+
+    def forward(self, log_mel: torch.Tensor | None = None, frames: torch.Tensor | None = None) -> ModelOutput:
+        semantic = self.cfg.uses_sf
+        if log_mel is not None and self.audio is None:
+            log_mel = None
+        if frames is not None and self.visual is None:
+            frames = None
+        if log_mel is None and frames is None:
+            raise InputError(f"model variant {self.cfg.variant!r} got no usable input modality")
+        out: dict = {}
+        if log_mel is not None:
+            e, el = self.audio(log_mel)
+            out.update(event_emb=e, event_logits=el, audio_logits=self.audio_head(pool_slots(e, el, semantic)))
+        if frames is not None:
+            o, ol = self.visual(frames)
+            out.update(object_emb=o, object_logits=ol, visual_logits=self.visual_head(pool_slots(o, ol, semantic)))
+        if log_mel is not None and frames is not None:
+            out["fused_logits"] = self.fuse(out)
+            return ModelOutput(scene_logits=out["fused_logits"], modalities=("audio", "visual"), **out)
+        key, name = ("audio_logits", "audio") if log_mel is not None else ("visual_logits", "visual")
+        return ModelOutput(scene_logits=out[key], modalities=(name,), **out)
+
+    def fuse(self, out: dict) -> torch.Tensor:
+        """Cross-attention + (semantic) pooling + fusion head on the branch outputs in ``out``."""
+        e2, o2, w_eo, w_oe = self.cross(out["event_emb"], out["object_emb"])
+        semantic = self.cfg.uses_sf
+        fused = torch.cat([pool_slots(e2, out["event_logits"], semantic),
+                           pool_slots(o2, out["object_logits"], semantic)], dim=-1)
+        out.update(event_to_object=w_eo, object_to_event=w_oe)
+        return self.fusion_head(fused)
+
+    def loss(self, out: ModelOutput, labels: torch.Tensor, event_tags: torch.Tensor | None = None,
+             object_tags: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Scene CE + single-modality CE + lambda * CEOA + tag BCE; returns (total, parts)."""
+        cfg = self.cfg
+        parts = {"scene": F.cross_entropy(out.scene_logits, labels)}
+        if len(out.modalities) == 2:
+            parts["single"] = cfg.single_modality_weight * (
+                F.cross_entropy(out.audio_logits, labels) + F.cross_entropy(out.visual_logits, labels))
+            if cfg.uses_ceoa and labels.shape[0] > 1:
+                parts["ceoa"] = cfg.ceoa_weight * ceoa_loss(
+                    out.event_emb, out.object_emb, cfg.ceoa_temperature,
+                    torch.sigmoid(out.event_logits).detach(), torch.sigmoid(out.object_logits).detach())
+        if event_tags is not None and out.event_logits is not None:
+            parts["event_tags"] = cfg.tag_weight * F.binary_cross_entropy_with_logits(out.event_logits, event_tags)
+        if object_tags is not None and out.object_logits is not None:
+            parts["object_tags"] = cfg.tag_weight * F.binary_cross_entropy_with_logits(out.object_logits, object_tags)
+        total = sum(parts.values())
+        return total, {k: float(v.detach()) for k, v in parts.items()}

@@ -1,0 +1,52 @@
+"""Cross-attention between event and object slots, and semantic-based fusion (SF)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import MultiHeadAttention
+
+
+class CrossModalAttention(nn.Module):
+    """Events attend to objects and objects to events (residual + LayerNorm + feed-forward), so the
+    objects that go with a heard event, and the events that go with a seen object, are accentuated."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.event_to_object = MultiHeadAttention(d, heads)
+        self.object_to_event = MultiHeadAttention(d, heads)
+        self.norm_e, self.norm_o = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.ffn_e = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
+        self.ffn_o = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
+        self.norm_e2, self.norm_o2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, events: torch.Tensor, objects: torch.Tensor):
+        """-> (events', objects', weights events->objects ``[B,Ne,No]``, objects->events ``[B,No,Ne]``)."""
+        e_att, w_eo = self.event_to_object(events, objects)
+        o_att, w_oe = self.object_to_event(objects, events)
+        e = self.norm_e(events + self.drop(e_att))
+        o = self.norm_o(objects + self.drop(o_att))
+        e = self.norm_e2(e + self.drop(self.ffn_e(e)))
+        o = self.norm_o2(o + self.drop(self.ffn_o(o)))
+        return e, o, w_eo, w_oe
+
+
+def pool_slots(emb: torch.Tensor, logits: torch.Tensor, semantic: bool) -> torch.Tensor:
+    """``[B, N, d]`` -> ``[B, d]``: presence-weighted mean (semantic) or plain mean over slots."""
+    if not semantic:
+        return emb.mean(dim=1)
+    w = torch.sigmoid(logits).unsqueeze(-1)
+    return (w * emb).sum(dim=1) / w.sum(dim=1).clamp_min(1e-6)
+
+
+class SceneHead(nn.Module):
+    """Pooled representation -> scene logits."""
+
+    def __init__(self, d_in: int, d_hidden: int, n_scenes: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(d_hidden, n_scenes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -1,0 +1,72 @@
+"""Load pretrained backbones by parameter name: a PANNs-CNN-style audio checkpoint (``Cnn14.pth``
+layout: ``{"model": {"bn0.*", "conv_block1.conv1.weight", ...}}``) and a torchvision-ResNet-style
+image checkpoint (``conv1.weight``, ``layer1.0.conv1.weight``, ...). Nothing is downloaded: pass a
+file you have. Keys that do not exist in our backbone (PANNs' ``fc1``, ResNet's ``fc``) are skipped;
+shape mismatches are reported, not forced."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..checkpoint import load_torch_weights
+from ..errors import ArtifactError
+
+
+@dataclass
+class LoadReport:
+    loaded: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+
+def _read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: pretrained checkpoint not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = load_torch_weights(path)
+    for wrapper in ("model", "state_dict"):
+        if wrapper in state and isinstance(state[wrapper], dict):
+            state = state[wrapper]
+    return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def load_into(module: nn.Module, state: dict[str, torch.Tensor], strict_shapes: bool = False) -> LoadReport:
+    """Copy every tensor of ``state`` whose name and shape match a parameter/buffer of ``module``."""
+    own = module.state_dict()
+    report = LoadReport()
+    updated = {}
+    for name, tensor in state.items():
+        if name not in own:
+            report.unused.append(name)
+        elif own[name].shape != tensor.shape:
+            report.mismatched.append(f"{name}: checkpoint {tuple(tensor.shape)} vs model {tuple(own[name].shape)}")
+        else:
+            updated[name] = tensor.to(own[name].dtype)
+            report.loaded.append(name)
+    report.missing = [k for k in own if k not in updated]
+    if strict_shapes and report.mismatched:
+        raise ArtifactError("pretrained weights do not fit: " + "; ".join(report.mismatched[:5]))
+    if not report.loaded:
+        raise ArtifactError("no parameter of the pretrained checkpoint matched the backbone by name")
+    module.load_state_dict({**own, **updated})
+    return report
+
+
+def load_panns(backbone: nn.Module, path: str | os.PathLike) -> LoadReport:
+    """PANNs Cnn14-style weights into :class:`~avsc_edge.model.backbones.AudioBackbone`."""
+    return load_into(backbone, _read_state(path))
+
+
+def load_resnet(backbone: nn.Module, path: str | os.PathLike) -> LoadReport:
+    """torchvision ResNet-style weights into :class:`~avsc_edge.model.backbones.VisualBackbone`."""
+    return load_into(backbone, _read_state(path))
