@@ -44,7 +44,7 @@ class TauDataset:
             raise DatasetError(f"{self.root}: dataset folder not found; create one with `avsc-edge synth --out {root}`")
         if not (self.root / "meta.csv").is_file():
             raise DatasetError(f"{self.root}: no meta.csv; is this the root of a TAU Urban Audio-Visual Scenes 2021 tree?")
-        self._identifiers = {c.stem: c.identifier for c in self._read(self.root / "meta.csv", True)}
+        self._identifiers = self._meta_identifiers()
 
     def split_file(self, split: str) -> Path:
         if split not in SPLITS:
@@ -66,11 +66,24 @@ class TauDataset:
         path = self.root / GROUND_TRUTH_FILE
         return json.loads(path.read_text())["clips"] if path.is_file() else None
 
-    def _read(self, path: Path, labelled: bool) -> list[Clip]:
+    @staticmethod
+    def _rows(path: Path) -> list[list[str]]:
         with path.open(newline="") as f:
             rows = list(csv.reader(f, delimiter="\t"))
         if not rows:
             raise DatasetError(f"{path}: empty file")
+        return rows
+
+    def _meta_identifiers(self) -> dict[str, str]:
+        """stem -> recording-location identifier, read leniently (files are checked per split)."""
+        header, *rows = self._rows(self.root / "meta.csv")
+        if "identifier" not in header or "filename_audio" not in header:
+            return {}
+        a, i = header.index("filename_audio"), header.index("identifier")
+        return {Path(r[a]).stem: r[i] for r in rows if len(r) == len(header)}
+
+    def _read(self, path: Path, labelled: bool) -> list[Clip]:
+        rows = self._rows(path)
         header = rows[0]
         need = ["filename_audio", "filename_video"] + (["scene_label"] if labelled else [])
         missing = [h for h in need if h not in header]
@@ -92,6 +105,6 @@ class TauDataset:
             label = row[col["scene_label"]] if "scene_label" in col else None
             if label is not None and label not in self.labels:
                 raise DatasetError(f"{path}:{line}: unknown scene label {label!r}; known: {', '.join(self.labels)}")
-            identifier = row[col["identifier"]] if "identifier" in col else getattr(self, "_identifiers", {}).get(audio.stem)
+            identifier = row[col["identifier"]] if "identifier" in col else self._identifiers.get(audio.stem)
             clips.append(Clip(audio, video, label, identifier))
         return clips

@@ -1,0 +1,117 @@
+"""The public entry point: ``Classifier(path).predict(...)``."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import ArtifactInfo
+from .errors import ArtifactError, InputError
+from .metrics import softmax
+from .runtime.inputs import ModelInputs, from_arrays, from_files
+from .runtime.prediction import Prediction
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def open_backend(path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
+    """Pick the backend from the artifact's file type."""
+    p = Path(path)
+    if not p.is_file():
+        raise ArtifactError(f"{p}: model artifact not found")
+    suffix = p.suffix.lower()
+    if suffix == ".safetensors":
+        from .runtime.torch_backend import TorchBackend
+
+        return TorchBackend(p, device, threads)
+    raise ArtifactError(f"{p}: unsupported artifact type {suffix!r}; expected .safetensors")
+
+
+class Classifier:
+    """Audio-visual scene classifier over one artifact.
+
+    >>> clf = Classifier("model.safetensors")            # doctest: +SKIP
+    >>> p = clf.predict("clip.mp4"); p.label, p.confidence  # doctest: +SKIP
+
+    ``strict=True`` makes a missing modality an error instead of a single-modality prediction.
+    """
+
+    def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None,
+                 strict: bool = False) -> None:
+        self.path = Path(path)
+        self.backend = open_backend(path, device, threads)
+        self.threads = threads
+        self.strict = strict
+
+    @property
+    def info(self) -> ArtifactInfo:
+        return self.backend.info
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.info.labels)
+
+    def predict(self, path: str | os.PathLike | None = None, *, audio=None, video: str | os.PathLike | None = None,
+                sample_rate: int | None = None, frames: np.ndarray | None = None, fps: float | None = None) -> Prediction:
+        """Classify one recording: a container with both streams (``path``), a TAU-style pair
+        (``audio=`` file, ``video=`` file), or arrays (``audio=`` waveform + ``sample_rate=``,
+        ``frames=`` RGB uint8 ``[T, H, W, 3]`` + ``fps=``)."""
+        t0 = time.perf_counter()
+        features, clip = self.info.feature_config, self.info.clip_config
+        if path is not None:
+            if audio is not None or video is not None or frames is not None:
+                raise InputError("pass either a path, or audio=/video=/frames=, not both")
+            inputs = from_files(path, path, features, clip, self.threads)
+            source = str(path)
+        elif isinstance(audio, np.ndarray) or frames is not None:
+            if video is not None:
+                raise InputError("video= takes a file; pass frames= for arrays")
+            inputs = from_arrays(audio, sample_rate, frames, fps, features, clip, self.threads)
+            source = None
+        else:
+            if audio is None and video is None:
+                raise InputError("nothing to classify: pass a path, audio=/video= files, or arrays")
+            inputs = from_files(audio, video, features, clip, self.threads)
+            source = str(video or audio)
+        return self._classify(inputs, source, t0)
+
+    def _classify(self, inputs: ModelInputs, source: str | None, t0: float) -> Prediction:
+        if self.strict and len(inputs.modalities) < 2:
+            raise InputError(f"{source}: only {inputs.modalities} available and strict=True")
+        t1 = time.perf_counter()
+        out = self.backend.run(inputs.log_mel, inputs.frames)
+        timings = dict(inputs.timings)
+        timings["inference_ms"] = (time.perf_counter() - t1) * 1e3
+        probs = softmax(out["scene_logits"].astype(np.float64))
+        mean = probs.mean(axis=0)
+        labels = self.labels
+        best = int(mean.argmax())
+        events = self._top_slots(out.get("event_logits"), self.info.events)
+        objects = self._top_slots(out.get("object_logits"), self.info.objects)
+        attention = []
+        if "event_to_object" in out and events:
+            w = out["event_to_object"].mean(axis=0)
+            for name, _ in events:
+                e = self.info.events.index(name)
+                o = int(w[e].argmax())
+                attention.append((name, self.info.objects[o], float(w[e, o])))
+        timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+        return Prediction(
+            label=labels[best], confidence=float(mean[best]),
+            scores={l: float(p) for l, p in zip(labels, mean)}, modalities=tuple(out["modalities"]),
+            events=events, objects=objects, attention=attention, timings=timings,
+            windows=[{l: float(p) for l, p in zip(labels, row)} for row in probs] if len(probs) > 1 else [],
+            source=source,
+        )
+
+    @staticmethod
+    def _top_slots(logits: np.ndarray | None, names, k: int = 3) -> list[tuple[str, float]]:
+        if logits is None:
+            return []
+        p = _sigmoid(logits.astype(np.float64)).mean(axis=0)
+        order = np.argsort(-p)[:k]
+        return [(names[i], float(p[i])) for i in order]

@@ -1,0 +1,203 @@
+"""The ``avsc-edge`` command line. Each subcommand has an example in its ``--help``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .errors import AVSCError
+
+EXAMPLES = {
+    "demo": "avsc-edge demo --out /tmp/avsc-demo",
+    "synth": "avsc-edge synth --out data/synth --clips 200 --seed 0 --duration 10",
+    "train": "avsc-edge train data/synth --out runs/tiny --preset tiny --epochs 30",
+    "eval": "avsc-edge eval runs/tiny/model.safetensors data/synth --split evaluate --plot cm.png",
+    "predict": "avsc-edge predict runs/tiny/model.safetensors clip.mp4 --json",
+    "info": "avsc-edge info --json",
+}
+
+
+def default_demo_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "avsc-edge" / "demo"
+
+
+def _emit(args, payload: dict, text: str) -> None:
+    print(json.dumps(payload, indent=1, default=str) if args.json else text)
+
+
+def cmd_synth(args) -> int:
+    from tqdm import tqdm
+
+    from .data.synth import SynthConfig, generate
+
+    cfg = SynthConfig(clips=args.clips, seed=args.seed, duration=args.duration, width=args.width,
+                      height=args.height, fps=args.fps)
+    with tqdm(total=cfg.clips, desc="synth", unit="clip", disable=args.json) as bar:
+        root = generate(args.out, cfg, progress=bar.update)
+    _emit(args, {"dataset": str(root), "config": cfg.to_dict()}, f"wrote {cfg.clips} clips to {root}")
+    return 0
+
+
+def _train_configs(args):
+    from .config import ClipConfig, FeatureConfig, ModelConfig, TrainConfig
+
+    model = ModelConfig.preset(args.preset, variant=args.variant)
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    return model, train, FeatureConfig(), ClipConfig(seconds=args.window)
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    model, tcfg, features, clip = _train_configs(args)
+    result = train(args.dataset, args.out, model, tcfg, features, clip, resume=args.resume, progress=not args.json)
+    _emit(args, {"checkpoint": str(result.checkpoint), "history": result.history, "metrics": result.metrics},
+          f"checkpoint: {result.checkpoint}\nevaluate: {json.dumps(result.metrics.get('evaluate', {}))}")
+    return 0
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike, dataset: str | os.PathLike, split: str = "evaluate",
+                        plot: str | os.PathLike | None = None, progress: bool = True):
+    """Scene metrics of a checkpoint on a dataset split (and an optional confusion-matrix PNG)."""
+    from .classifier import Classifier
+    from .data import TauDataset
+    from .data.featureset import load_featureset
+    from .evaluation import evaluate_model
+    from .metrics import plot_confusion
+
+    clf = Classifier(checkpoint)
+    ds = TauDataset(dataset)
+    fs = load_featureset(ds, split, clf.info.feature_config, clf.info.clip_config, progress)
+    metrics, _ = evaluate_model(clf.backend.model, fs)
+    if plot:
+        plot_confusion(metrics.confusion, clf.labels, plot, f"{Path(checkpoint).name} on {split}: "
+                       f"accuracy {metrics.accuracy:.1%}")
+    return metrics
+
+
+def cmd_eval(args) -> int:
+    m = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.plot, progress=not args.json)
+    lines = [f"accuracy {m.accuracy:.3f}  log-loss {m.log_loss:.3f}  ({m.count} clips)"]
+    lines += [f"  {k:<18} {v:.3f}" for k, v in m.class_accuracy.items()]
+    if args.plot:
+        lines.append(f"confusion matrix: {args.plot}")
+    _emit(args, m.to_dict(), "\n".join(lines))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .classifier import Classifier
+
+    clf = Classifier(args.model, threads=args.threads, strict=args.strict)
+    results = [clf.predict(p) for p in args.inputs]
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=1))
+    else:
+        for r in results:
+            top = ", ".join(f"{l} {p:.2f}" for l, p in r.top(3))
+            print(f"{r.source}: {r.label} ({r.confidence:.1%}; {'+'.join(r.modalities)}) top: {top}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import platform
+
+    from . import kernels
+    from .version import __version__
+
+    payload = {"avsc_edge": __version__, "python": platform.python_version(), "machine": platform.machine(),
+               "kernels": kernels.info()}
+    text = "\n".join([f"avsc-edge {__version__} (python {payload['python']}, {payload['machine']})",
+                      "kernels: " + json.dumps(payload["kernels"])])
+    _emit(args, payload, text)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(Path(args.out) if args.out else default_demo_dir(), clips=args.clips, epochs=args.epochs,
+                       progress=not args.json, log=(lambda s: None) if args.json else print)
+    if args.json:
+        print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="avsc-edge", description="Audio-visual scene classification for the edge.",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="examples:\n" + "\n".join(f"  {v}" for v in EXAMPLES.values()))
+    ap.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {EXAMPLES[name]}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("demo", cmd_demo, "synthesise data, train the tiny model, evaluate and classify a clip (CPU, minutes)")
+    p.add_argument("--out", help=f"work folder (default: {default_demo_dir()})")
+    p.add_argument("--clips", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=20)
+
+    p = add("synth", cmd_synth, "write a synthetic dataset in the TAU Urban Audio-Visual Scenes 2021 layout")
+    p.add_argument("--out", required=True)
+    p.add_argument("--clips", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per clip")
+    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--height", type=int, default=96)
+    p.add_argument("--fps", type=float, default=5.0)
+
+    p = add("train", cmd_train, "train the CEOA + SF model on a TAU-layout dataset (fold1_train)")
+    p.add_argument("dataset")
+    p.add_argument("--out", required=True, help="folder for model.safetensors and the training state")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "base"])
+    p.add_argument("--variant", default="av_ceoa_sf", choices=["audio", "visual", "av", "av_ceoa", "av_ceoa_sf"])
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--window", type=float, default=10.0, help="model window in seconds")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.safetensors")
+
+    p = add("eval", cmd_eval, "accuracy, class-wise accuracy and log-loss of a checkpoint on a split")
+    p.add_argument("checkpoint")
+    p.add_argument("dataset")
+    p.add_argument("--split", default="evaluate", choices=["train", "evaluate", "all"])
+    p.add_argument("--plot", help="write the confusion matrix to this PNG")
+
+    p = add("predict", cmd_predict, "classify media files with a model artifact")
+    p.add_argument("model")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--strict", action="store_true", help="fail when a modality is missing")
+
+    add("info", cmd_info, "versions and which kernel implementations are active")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(message)s")
+    try:
+        return args.fn(args)
+    except AVSCError as exc:
+        if args.debug:
+            raise
+        print(f"avsc-edge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

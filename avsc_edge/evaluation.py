@@ -1,0 +1,63 @@
+"""Evaluation of the PyTorch reference: scene metrics and CEOA alignment on ground truth."""
+from __future__ import annotations
+
+import numpy as np
+
+from .data.featureset import FeatureSet
+from .data.scenes import SOURCES
+from .labels import EVENTS, OBJECTS, SCENES
+from .metrics import SceneMetrics, scene_metrics
+
+
+def batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def predict_outputs(model, fs: FeatureSet, batch_size: int = 64, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Run the model over a feature set; returns probabilities and slot embeddings as NumPy arrays."""
+    import torch
+
+    model.eval()
+    keep = ("scene_logits", "event_emb", "object_emb", "event_logits", "object_logits")
+    collected: dict[str, list] = {k: [] for k in keep}
+    with torch.no_grad():
+        for s in batches(len(fs), batch_size):
+            out = model(torch.from_numpy(fs.log_mel[s]).to(device), torch.from_numpy(fs.frames[s]).to(device))
+            for k in keep:
+                t = getattr(out, k)
+                if t is not None:
+                    collected[k].append(t.float().cpu().numpy())
+    result = {k: np.concatenate(v) for k, v in collected.items() if v}
+    logits = result["scene_logits"]
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    result["probs"] = z / z.sum(axis=1, keepdims=True)
+    return result
+
+
+def evaluate_model(model, fs: FeatureSet, device: str = "cpu") -> tuple[SceneMetrics, dict[str, np.ndarray]]:
+    outputs = predict_outputs(model, fs, device=device)
+    return scene_metrics(outputs["probs"], fs.labels, SCENES), outputs
+
+
+def alignment_accuracy(event_emb: np.ndarray, object_emb: np.ndarray, stems: list[str], truth: dict) -> dict[str, float]:
+    """CEOA alignment on ground truth: for each event present in a clip whose partner object is also
+    present, is the present object whose slot embedding is closest (cosine) to the event's slot
+    embedding one that co-occurs with the event? Returns accuracy, chance level and count."""
+    partners = {(EVENTS.index(e), OBJECTS.index(o)) for e, o in SOURCES}
+    e = event_emb / np.linalg.norm(event_emb, axis=-1, keepdims=True)
+    o = object_emb / np.linalg.norm(object_emb, axis=-1, keepdims=True)
+    hits, chance, count = 0, 0.0, 0
+    for i, stem in enumerate(stems):
+        clip = truth[stem]
+        present = [OBJECTS.index(x) for x in clip["objects"]]
+        for event in {p[0] for p in clip["pairs"]}:
+            ev = EVENTS.index(event)
+            good = [ob for ob in present if (ev, ob) in partners]
+            if not good or len(present) < 2:
+                continue
+            best = present[int(np.argmax(o[i, present] @ e[i, ev]))]
+            hits += best in good
+            chance += len(good) / len(present)
+            count += 1
+    return {"accuracy": hits / max(count, 1), "chance": chance / max(count, 1), "count": count}

@@ -1,0 +1,75 @@
+"""Fused kernels with their references: cross-attention here, log-mel in :mod:`avsc_edge.features`."""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from . import _native
+from .errors import InputError
+
+
+def cross_attention_reference(q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                              key_padding_mask: np.ndarray | None = None, scale: float | None = None) -> np.ndarray:
+    """NumPy reference: ``softmax(q k^T * scale, masked) v`` over ``[B, H, L, D]`` arrays."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = np.einsum("bhqd,bhkd->bhqk", q.astype(np.float64), k.astype(np.float64)) * scale
+    if key_padding_mask is not None:
+        s = np.where(key_padding_mask[:, None, None, :], -np.inf, s)
+    s -= s.max(axis=-1, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(axis=-1, keepdims=True)
+    return np.einsum("bhqk,bhkd->bhqd", p, v.astype(np.float64)).astype(np.float32)
+
+
+def _check(name: str, a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 4:
+        raise InputError(f"{name} must be [B, H, L, D], got shape {a.shape}")
+    if a.dtype != np.float32:
+        raise InputError(f"{name} must be float32, got {a.dtype}")
+    if 0 in a.shape:
+        raise InputError(f"{name} has an empty dimension: {a.shape}")
+    if not np.isfinite(a).all():
+        raise InputError(f"{name} contains NaN or inf")
+    return np.ascontiguousarray(a)
+
+
+def cross_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_padding_mask: np.ndarray | None = None,
+                    scale: float | None = None, threads: int | None = None) -> np.ndarray:
+    """``softmax(q k^T * scale) v``: q ``[B,H,Lq,D]``, k/v ``[B,H,Lk,D]`` float32 -> ``[B,H,Lq,D]``.
+
+    ``key_padding_mask`` ``[B, Lk]`` bool, True = ignore that key (every row must keep one key).
+    ``scale`` defaults to ``1/sqrt(D)``. Equal to ``torch.nn.functional.scaled_dot_product_attention``.
+    """
+    q, k, v = _check("q", q), _check("k", k), _check("v", v)
+    if k.shape != v.shape or k.shape[:2] != q.shape[:2] or k.shape[3] != q.shape[3]:
+        raise InputError(f"shapes do not match: q {q.shape}, k {k.shape}, v {v.shape}; expected q [B,H,Lq,D], k=v [B,H,Lk,D]")
+    mask = None
+    if key_padding_mask is not None:
+        mask = np.ascontiguousarray(key_padding_mask, dtype=bool)
+        if mask.shape != (q.shape[0], k.shape[2]):
+            raise InputError(f"key_padding_mask must be [B, Lk] = {(q.shape[0], k.shape[2])}, got {mask.shape}")
+        if mask.all(axis=1).any():
+            raise InputError("key_padding_mask ignores every key of some batch item; attention over no keys is undefined")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    if not (math.isfinite(scale) and scale > 0):
+        raise InputError(f"scale must be positive and finite, got {scale}")
+    if _native.available():
+        return _native.cross_attention(q, k, v, mask, scale, threads)
+    return cross_attention_reference(q, k, v, mask, scale)
+
+
+def info() -> dict:
+    """Which implementation is active for each kernel, and the thread count."""
+    native = _native.available()
+    d = {"log_mel": "c++" if native else "reference (numpy)",
+         "cross_attention": "c++" if native else "reference (numpy)",
+         "extension_built": _native.module() is not None,
+         "forced_reference": os.environ.get("AVSC_EDGE_KERNELS") == "reference"}
+    if _native.module() is not None:
+        d.update(_native.module().info())
+    else:
+        d["import_error"] = _native.import_error()
+    return d

@@ -1,0 +1,75 @@
+"""Classifier on the PyTorch reference: containers, TAU pairs, arrays, missing modalities."""
+import av
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from avsc_edge import Classifier, Prediction  # noqa: E402
+from avsc_edge.data.synth import write_mp4  # noqa: E402
+from avsc_edge.errors import ArtifactError, InputError, MediaError  # noqa: E402
+from avsc_edge.media import load_audio, sample_frames  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_checkpoint):
+    return Classifier(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_dataset):
+    from avsc_edge.data import TauDataset
+
+    return TauDataset(tiny_dataset).clips("evaluate")[0]
+
+
+def test_container_pair_and_arrays_agree(clf, clip):
+    from_container = clf.predict(clip.video)
+    from_pair = clf.predict(audio=clip.audio, video=clip.video)
+    wave = load_audio(clip.audio, 48000, mono=False)
+    frames, _ = sample_frames(clip.video, np.arange(0, 1.5, 0.2))
+    from_arrays = clf.predict(audio=wave, sample_rate=48000, frames=frames, fps=5.0)
+    for p in (from_container, from_pair, from_arrays):
+        assert isinstance(p, Prediction) and p.modalities == ("audio", "visual")
+        assert sum(p.scores.values()) == pytest.approx(1.0, abs=1e-5)
+        assert p.top(1)[0] == (p.label, p.confidence)
+        assert {"decode_ms", "features_ms", "inference_ms"} <= set(p.timings)
+    # the WAV and the AAC track of the MP4 carry the same audio, up to the codec's loss
+    assert abs(from_container.confidence - from_pair.confidence) < 0.15
+
+
+def test_video_without_audio_track_falls_back(clf, tmp_path, clip, rng):
+    frames = rng.integers(0, 255, (8, 48, 64, 3), dtype=np.uint8)
+    path = tmp_path / "silent.mp4"
+    write_mp4(path, frames, 5.0, None, 48000)
+    p = clf.predict(path)
+    assert p.modalities == ("visual",) and not p.events
+    with pytest.raises(InputError, match="strict"):
+        Classifier(clf.path, strict=True).predict(path)
+
+
+def test_audio_only_array(clf, rng):
+    p = clf.predict(audio=rng.normal(0, 0.1, 16000).astype(np.float32), sample_rate=16000)
+    assert p.modalities == ("audio",) and p.events
+
+
+def test_long_input_is_windowed(clf, rng):
+    p = clf.predict(audio=rng.normal(0, 0.1, (2, 48000 * 4)).astype(np.float32), sample_rate=48000)
+    assert len(p.windows) == 3  # 4 s in 1.5-s windows
+
+
+@pytest.mark.parametrize("bad", [np.full(1000, np.nan, np.float32), np.zeros((0,), np.float32),
+                                 np.zeros((2, 3, 4), np.float32)])
+def test_bad_arrays(clf, bad):
+    with pytest.raises(InputError):
+        clf.predict(audio=bad, sample_rate=16000)
+
+
+def test_bad_files(clf, tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("this is not a video\n" * 50)
+    for name in ("empty.mp4", "text.mp4", "missing.mp4"):
+        with pytest.raises(MediaError):
+            clf.predict(tmp_path / name)
+    with pytest.raises(ArtifactError):
+        Classifier(tmp_path / "text.mp4")

@@ -1,0 +1,54 @@
+"""The command line, run as a user would (subprocess) and in-process for speed."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from avsc_edge.cli import main
+
+
+def test_help_has_examples():
+    out = subprocess.run([sys.executable, "-m", "avsc_edge.cli", "synth", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "example:" in out.stdout and "avsc-edge synth --out" in out.stdout
+
+
+def test_info_json(capsys):
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["kernels"]["log_mel"] in ("c++", "reference (numpy)")
+
+
+def test_synth_json(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "d"), "--clips", "10", "--duration", "0.5", "--width", "32",
+                 "--height", "32", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["clips"] == 10
+    assert (tmp_path / "d" / "evaluation_setup" / "fold1_test.csv").is_file()
+
+
+def test_error_is_one_line_and_nonzero(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "missing.safetensors"), str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error:" in err[0]
+
+
+def test_eval_and_predict(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
+    pytest.importorskip("torch")
+    png = tmp_path / "cm.png"
+    assert main(["eval", str(tiny_checkpoint), str(tiny_dataset), "--plot", str(png), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["count"] == 10 and 0 <= m["accuracy"] <= 1 and png.stat().st_size > 1000
+    clip = next((tiny_dataset / "video").glob("*.mp4"))
+    assert main(["predict", str(tiny_checkpoint), str(clip), "--json"]) == 0
+    preds = json.loads(capsys.readouterr().out)
+    assert preds[0]["label"] in preds[0]["scores"] and preds[0]["modalities"] == ["audio", "visual"]
+
+
+@pytest.mark.slow
+def test_demo_small(tmp_path, capsys):
+    pytest.importorskip("torch")
+    assert main(["demo", "--out", str(tmp_path), "--clips", "20", "--epochs", "1", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for name in ("model.safetensors", "confusion.png", "summary.json", "data/meta.csv"):
+        assert (tmp_path / name).is_file(), name
+    assert summary["prediction"]["label"] in summary["prediction"]["scores"]
