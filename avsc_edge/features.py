@@ -158,3 +158,61 @@ def audio_input(waveform: np.ndarray, features: FeatureConfig, clip: ClipConfig,
     if x.ndim == 2:
         x = x.mean(axis=0)
     return log_mel(fit_length(x, window_samples(features, clip))[None], features, threads)
+
+
+class StreamingLogMel:
+    """Incremental log-mel for streams: ``push(samples)`` returns only the frames the new samples
+    complete, ``[..., n_mels, k]`` (``k`` may be 0). Frame ``t`` equals frame ``t`` of
+    :func:`log_mel` over everything pushed so far (with ``center=True``, the left padding is applied
+    once at the start; frames that would need right padding are emitted as samples arrive).
+
+    ``top_db`` is not supported (a clamp relative to the maximum of the whole signal cannot be
+    computed incrementally). ``reset()`` starts a new stream.
+    """
+
+    def __init__(self, cfg: FeatureConfig, channels: int | None = None, threads: int | None = None) -> None:
+        from .errors import ConfigError
+
+        if cfg.top_db is not None:
+            raise ConfigError("StreamingLogMel needs FeatureConfig.top_db=None")
+        self.cfg = cfg
+        self.channels = channels
+        self.threads = threads
+        self._frame_cfg = FeatureConfig(**{**cfg.to_dict(), "center": False})
+        self.reset()
+
+    def reset(self) -> None:
+        lead = () if self.channels is None else (self.channels,)
+        self._buffer = np.zeros((*lead, 0), np.float32)
+        self._started = not self.cfg.center
+        self.frames_emitted = 0
+
+    def _pad_start(self, x: np.ndarray) -> np.ndarray | None:
+        pad = self.cfg.n_fft // 2
+        if self.cfg.pad_mode == "constant":
+            return np.concatenate([np.zeros((*x.shape[:-1], pad), np.float32), x], axis=-1)
+        if x.shape[-1] <= pad:
+            return None  # reflect padding needs pad + 1 samples first
+        return np.concatenate([x[..., pad:0:-1], x], axis=-1)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        x = check_waveform(samples, "samples")
+        if x.shape[:-1] != self._buffer.shape[:-1]:
+            raise InputError(f"chunk has leading shape {x.shape[:-1]}, stream expects {self._buffer.shape[:-1]}")
+        buf = np.concatenate([self._buffer, x], axis=-1)
+        if not self._started:
+            padded = self._pad_start(buf)
+            if padded is None:
+                self._buffer = buf
+                return np.zeros((*buf.shape[:-1], self.cfg.n_mels, 0), np.float32)
+            buf, self._started = padded, True
+        n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
+        complete = 0 if buf.shape[-1] < n_fft else 1 + (buf.shape[-1] - n_fft) // hop
+        if complete == 0:
+            self._buffer = buf
+            return np.zeros((*buf.shape[:-1], self.cfg.n_mels, 0), np.float32)
+        used = (complete - 1) * hop + n_fft
+        out = log_mel(buf[..., :used], self._frame_cfg, self.threads)
+        self._buffer = np.ascontiguousarray(buf[..., complete * hop:])
+        self.frames_emitted += complete
+        return out
