@@ -39,6 +39,15 @@ def _find_nvcc() -> str | None:
     return nvcc
 
 
+def _cuda_home(nvcc: str) -> Path:
+    """CUDA_HOME, else /usr/local/cuda, else the folder above nvcc's bin/ (nvcc may be a wrapper script)."""
+    for candidate in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
+                      str(Path(nvcc).resolve().parent.parent)):
+        if candidate and (Path(candidate) / "include" / "cuda_runtime.h").exists():
+            return Path(candidate)
+    sys.exit(f"found nvcc at {nvcc} but no CUDA toolkit (set CUDA_HOME)")
+
+
 class BuildExt(build_ext):
     """pybind11's build_ext plus an nvcc step for ``csrc/*.cu``."""
 
@@ -73,7 +82,7 @@ class BuildExt(build_ext):
             print(" ".join(cmd))
             subprocess.check_call(cmd)
             objects.append(str(obj))
-        cuda_home = Path(nvcc).resolve().parent.parent
+        cuda_home = _cuda_home(nvcc)
         ext.extra_objects += objects
         ext.library_dirs += [str(cuda_home / "lib64"), str(cuda_home / "lib")]
         # Static cudart loads the driver lazily: the module still imports on machines without a GPU.

@@ -43,3 +43,43 @@ def log_mel(x2d: np.ndarray, cfg: Any, mel_basis: np.ndarray, window: np.ndarray
 def cross_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
                     scale: float, threads: int | None) -> np.ndarray:
     return _C.cross_attention(q, k, v, mask, float(scale), int(threads or 0))
+
+
+def cuda_available() -> bool:
+    """True when the extension was built with CUDA and a GPU is visible."""
+    return available() and hasattr(_C, "cuda_device_count") and _C.cuda_device_count() > 0
+
+
+def _empty_like_device(x: Any, shape: tuple[int, ...]) -> Any:
+    """A float32 device array of ``shape`` from the same library as ``x`` (PyTorch or CuPy)."""
+    module = type(x).__module__.split(".")[0]
+    if module == "torch":
+        import torch
+
+        return torch.empty(shape, dtype=torch.float32, device=x.device)
+    if module == "cupy":
+        import cupy
+
+        return cupy.empty(shape, dtype=cupy.float32)
+    raise TypeError("pass out= for device arrays that are neither PyTorch tensors nor CuPy arrays")
+
+
+def log_mel_cuda(x: Any, cfg: Any, mel_basis: np.ndarray, window: np.ndarray, out: Any, stream: int) -> Any:
+    n, samples = x.shape
+    from .config import FeatureConfig  # noqa: F401  (cfg is a FeatureConfig)
+
+    frames = cfg.num_frames(samples)
+    out = _empty_like_device(x, (n, cfg.n_mels, frames)) if out is None else out
+    top_db = math.nan if cfg.top_db is None else float(cfg.top_db)
+    _C.log_mel_cuda(x, out, window, mel_basis, cfg.hop_length, cfg.center, {"constant": 0, "reflect": 1}[cfg.pad_mode],
+                    float(cfg.power), top_db, int(stream))
+    return out
+
+
+def cross_attention_cuda(problems: list[tuple], scale: float, stream: int) -> list[Any]:
+    filled = []
+    for q, k, v, mask, out in problems:
+        out = _empty_like_device(q, tuple(q.shape)) if out is None else out
+        filled.append((q, k, v, out, mask))
+    _C.cross_attention_cuda(filled, float(scale), int(stream))
+    return [p[3] for p in filled]

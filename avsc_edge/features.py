@@ -216,3 +216,12 @@ class StreamingLogMel:
         self._buffer = np.ascontiguousarray(buf[..., complete * hop:])
         self.frames_emitted += complete
         return out
+
+
+def log_mel_cuda(waveform, cfg: FeatureConfig, out=None, stream: int = 0):
+    """CUDA log-mel of a float32 device array ``[N, samples]`` (PyTorch CUDA tensor or CuPy array)
+    into ``out`` ``[N, n_mels, frames]`` (allocated when None; may be an engine's input buffer).
+    Asynchronous on ``stream`` (a ``cudaStream_t`` as int; 0 = default stream)."""
+    if not _native.cuda_available():
+        raise InputError("the CUDA log-mel needs avsc_edge built with CUDA (AVSC_EDGE_CUDA=1) and a visible GPU")
+    return _native.log_mel_cuda(waveform, cfg, mel_filterbank(cfg), analysis_window(cfg), out, stream)

@@ -70,6 +70,26 @@ def info() -> dict:
          "forced_reference": os.environ.get("AVSC_EDGE_KERNELS") == "reference"}
     if _native.module() is not None:
         d.update(_native.module().info())
+        d["cuda_devices"] = _native.module().cuda_device_count() if d.get("cuda_compiled") else 0
     else:
         d["import_error"] = _native.import_error()
     return d
+
+
+def cross_attention_cuda(q, k, v, key_padding_mask=None, scale: float | None = None, out=None, stream: int = 0):
+    """CUDA version of :func:`cross_attention` on device arrays (PyTorch CUDA tensors or CuPy)."""
+    return bidirectional_attention_cuda((q, k, v, key_padding_mask, out), None, scale, stream)[0]
+
+
+def bidirectional_attention_cuda(first: tuple, second: tuple | None = None, scale: float | None = None,
+                                 stream: int = 0) -> list:
+    """Events->objects and objects->events in one CUDA launch. Each problem is
+    ``(q, k, v, key_padding_mask_or_None, out_or_None)``; returns the outputs."""
+    if not _native.cuda_available():
+        raise InputError("the CUDA attention needs avsc_edge built with CUDA (AVSC_EDGE_CUDA=1) and a visible GPU")
+    problems = [first] + ([second] if second is not None else [])
+    d = first[0].shape[-1]
+    try:
+        return _native.cross_attention_cuda(problems, 1.0 / math.sqrt(d) if scale is None else scale, stream)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from exc

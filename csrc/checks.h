@@ -8,6 +8,9 @@
 #include <sstream>
 #include <string>
 
+#include "attention.h"
+#include "logmel.h"
+
 namespace avsc {
 namespace py = pybind11;
 
@@ -62,6 +65,38 @@ inline void check_nonempty(const py::array& a, const char* name) {
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
     if (a.shape(i) == 0) throw py::value_error(std::string(name) + " has a zero-size dimension: " + describe(a));
   }
+}
+
+inline LogMelParams make_params(int64_t n_fft, int64_t hop, bool center, int pad_mode, float power, float top_db,
+                         int threads) {
+  if (n_fft < 16 || n_fft > 65536 || (n_fft & (n_fft - 1)) != 0)
+    throw py::value_error("n_fft must be a power of two in 16..65536, got " + std::to_string(n_fft));
+  if (hop < 1 || hop > 4 * n_fft) throw py::value_error("hop_length must be in 1..4*n_fft, got " + std::to_string(hop));
+  if (pad_mode != 0 && pad_mode != 1) throw py::value_error("pad_mode must be 0 (constant) or 1 (reflect)");
+  if (power != 1.0f && power != 2.0f) throw py::value_error("power must be 1.0 or 2.0");
+  if (threads < 0 || threads > 1024) throw py::value_error("threads must be in 0..1024 (0 = default)");
+  LogMelParams p;
+  p.n_fft = n_fft;
+  p.hop = hop;
+  p.center = center;
+  p.pad_mode = pad_mode;
+  p.power = power;
+  p.top_db = std::isnan(top_db) ? -1.0f : top_db;
+  if (!std::isnan(top_db) && top_db < 0) throw py::value_error("top_db must be >= 0 or NaN (no clamp)");
+  p.threads = threads;
+  return p;
+}
+
+template <typename Q, typename K, typename V>
+inline AttentionShape attention_shape(const Q& q, const K& k, const V& v) {
+  const bool ok = k.shape(0) == q.shape(0) && v.shape(0) == q.shape(0) && k.shape(1) == q.shape(1) &&
+                  v.shape(1) == q.shape(1) && k.shape(2) == v.shape(2) && k.shape(3) == q.shape(3) &&
+                  v.shape(3) == q.shape(3);
+  if (!ok)
+    throw py::value_error("q " + describe(q) + ", k " + describe(k) + ", v " + describe(v) +
+                          " do not match: expected q [B,H,Lq,D] and k, v [B,H,Lk,D]");
+  if (q.shape(3) > 4096) throw py::value_error("head dim " + std::to_string(q.shape(3)) + " is too large (max 4096)");
+  return {q.shape(0), q.shape(1), q.shape(2), k.shape(2), q.shape(3)};
 }
 
 }  // namespace avsc
