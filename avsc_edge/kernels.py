@@ -36,13 +36,8 @@ def _check(name: str, a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def cross_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_padding_mask: np.ndarray | None = None,
-                    scale: float | None = None, threads: int | None = None) -> np.ndarray:
-    """``softmax(q k^T * scale) v``: q ``[B,H,Lq,D]``, k/v ``[B,H,Lk,D]`` float32 -> ``[B,H,Lq,D]``.
-
-    ``key_padding_mask`` ``[B, Lk]`` bool, True = ignore that key (every row must keep one key).
-    ``scale`` defaults to ``1/sqrt(D)``. Equal to ``torch.nn.functional.scaled_dot_product_attention``.
-    """
+def _prepare(q, k, v, key_padding_mask, scale):
+    """Shape/dtype/mask/scale checks shared by the reference path; returns the resolved scale."""
     q, k, v = _check("q", q), _check("k", k), _check("v", v)
     if k.shape != v.shape or k.shape[:2] != q.shape[:2] or k.shape[3] != q.shape[3]:
         raise InputError(f"shapes do not match: q {q.shape}, k {k.shape}, v {v.shape}; expected q [B,H,Lq,D], k=v [B,H,Lk,D]")
@@ -56,9 +51,45 @@ def cross_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_padding_mas
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     if not (math.isfinite(scale) and scale > 0):
         raise InputError(f"scale must be positive and finite, got {scale}")
-    if _native.available():
-        return _native.cross_attention(q, k, v, mask, scale, threads)
-    return cross_attention_reference(q, k, v, mask, scale)
+    return q, k, v, mask, scale
+
+
+def _native_args(q, k, v, mask):
+    c = np.ascontiguousarray
+    return c(q), c(k), c(v), None if mask is None else c(mask, dtype=bool)
+
+
+def cross_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_padding_mask: np.ndarray | None = None,
+                    scale: float | None = None, threads: int | None = None) -> np.ndarray:
+    """``softmax(q k^T * scale) v``: q ``[B,H,Lq,D]``, k/v ``[B,H,Lk,D]`` float32 -> ``[B,H,Lq,D]``.
+
+    ``key_padding_mask`` ``[B, Lk]`` bool, True = ignore that key (every row must keep one key).
+    ``scale`` defaults to ``1/sqrt(D)``. Equal to ``torch.nn.functional.scaled_dot_product_attention``.
+    """
+    if not _native.available():
+        q, k, v, mask, scale = _prepare(q, k, v, key_padding_mask, scale)
+        return cross_attention_reference(q, k, v, mask, scale)
+    scale = 1.0 / math.sqrt(np.shape(q)[-1]) if scale is None and np.ndim(q) == 4 else scale
+    try:  # the extension validates everything (dtype, shapes, mask, NaN/inf) with named messages
+        return _native.cross_attention(*_native_args(q, k, v, key_padding_mask), -1.0 if scale is None else scale,
+                                       threads)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from exc
+
+
+def bidirectional_attention(first: tuple, second: tuple, scale: float | None = None,
+                            threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Events->objects and objects->events at once. Each problem is ``(q, k, v, key_padding_mask)``;
+    returns both outputs. One native call (one parallel region) when the extension is built."""
+    d = np.shape(first[0])[-1]
+    scale = 1.0 / math.sqrt(d) if scale is None else scale
+    if not _native.available():
+        return cross_attention(*first, scale=scale), cross_attention(*second, scale=scale)
+    try:
+        return _native.module().cross_attention_pair(_native_args(*first), _native_args(*second), float(scale),
+                                                     int(threads or 0))
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from exc
 
 
 def info() -> dict:

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "attention.h"
 #include "checks.h"
@@ -53,8 +54,9 @@ py::array_t<float> log_mel(const py::handle& x_obj, const py::handle& window_obj
   return out;
 }
 
-py::array_t<float> cross_attention(const py::handle& q_obj, const py::handle& k_obj, const py::handle& v_obj,
-                                   const py::object& mask_obj, float scale, int threads) {
+// Validates one (q, k, v, mask) problem and allocates its output.
+AttentionArgs attention_args(const py::handle& q_obj, const py::handle& k_obj, const py::handle& v_obj,
+                             const py::object& mask_obj, float scale, std::vector<py::object>& keep) {
   auto q = checked_array<float>(q_obj, "q", 4);
   auto k = checked_array<float>(k_obj, "k", 4);
   auto v = checked_array<float>(v_obj, "v", 4);
@@ -63,11 +65,9 @@ py::array_t<float> cross_attention(const py::handle& q_obj, const py::handle& k_
   check_nonempty(v, "v");
   const AttentionShape s = attention_shape(q, k, v);
   if (!std::isfinite(scale) || scale <= 0) throw py::value_error("scale must be a positive finite number");
-  if (threads < 0 || threads > 1024) throw py::value_error("threads must be in 0..1024 (0 = default)");
   const uint8_t* mask_ptr = nullptr;
-  py::array_t<bool> mask;
   if (!mask_obj.is_none()) {
-    mask = checked_array<bool>(mask_obj, "key_padding_mask", 2);
+    auto mask = checked_array<bool>(mask_obj, "key_padding_mask", 2);
     if (mask.shape(0) != s.batch || mask.shape(1) != s.lk)
       throw py::value_error("key_padding_mask must have shape [B, Lk] = [" + std::to_string(s.batch) + ", " +
                             std::to_string(s.lk) + "], got " + describe(mask));
@@ -79,17 +79,44 @@ py::array_t<float> cross_attention(const py::handle& q_obj, const py::handle& k_
         throw py::value_error("key_padding_mask ignores every key of batch item " + std::to_string(b) +
                               "; attention over no keys is undefined");
     }
+    keep.push_back(mask);
   }
   check_finite(q, "q");
   check_finite(k, "k");
   check_finite(v, "v");
   py::array_t<float> out({s.batch, s.heads, s.lq, s.dim});
-  float* out_ptr = out.mutable_data();
+  keep.insert(keep.end(), {q, k, v, out});
+  return {q.data(), k.data(), v.data(), mask_ptr, out.mutable_data(), s, scale};
+}
+
+void check_threads(int threads) {
+  if (threads < 0 || threads > 1024) throw py::value_error("threads must be in 0..1024 (0 = default)");
+}
+
+py::array_t<float> cross_attention(const py::handle& q, const py::handle& k, const py::handle& v,
+                                   const py::object& mask, float scale, int threads) {
+  check_threads(threads);
+  std::vector<py::object> keep;
+  const AttentionArgs args = attention_args(q, k, v, mask, scale, keep);
   {
     py::gil_scoped_release release;
-    cross_attention_cpu(q.data(), k.data(), v.data(), mask_ptr, s, scale, threads, out_ptr);
+    cross_attention_cpu(&args, 1, threads);
   }
-  return out;
+  return py::reinterpret_borrow<py::array_t<float>>(keep.back());
+}
+
+// Events->objects and objects->events in one call (one parallel region).
+py::tuple cross_attention_pair(const py::tuple& first, const py::tuple& second, float scale, int threads) {
+  check_threads(threads);
+  if (first.size() != 4 || second.size() != 4) throw py::value_error("each problem is a tuple (q, k, v, mask_or_None)");
+  std::vector<py::object> keep_a, keep_b;
+  const AttentionArgs args[2] = {attention_args(first[0], first[1], first[2], first[3], scale, keep_a),
+                                 attention_args(second[0], second[1], second[2], second[3], scale, keep_b)};
+  {
+    py::gil_scoped_release release;
+    cross_attention_cpu(args, 2, threads);
+  }
+  return py::make_tuple(keep_a.back(), keep_b.back());
 }
 
 py::dict info() {
@@ -116,6 +143,8 @@ PYBIND11_MODULE(_C, m) {
         py::arg("center"), py::arg("pad_mode"), py::arg("power"), py::arg("top_db"), py::arg("threads") = 0);
   m.def("cross_attention", &cross_attention, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("key_padding_mask") = py::none(), py::arg("scale"), py::arg("threads") = 0);
+  m.def("cross_attention_pair", &cross_attention_pair, py::arg("first"), py::arg("second"), py::arg("scale"),
+        py::arg("threads") = 0);
   m.def("info", &info);
 #ifdef AVSC_EDGE_WITH_CUDA
   register_cuda(m);

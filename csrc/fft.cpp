@@ -1,12 +1,19 @@
 #include "fft.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(AVSC_EDGE_NO_CLONES)
+#define AVSC_SIMD_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define AVSC_SIMD_CLONES
+#endif
+
 namespace avsc {
 
-RealFFT::RealFFT(int64_t n) : n_(n), half_(n / 2) {
-  if (n < 4 || (n & (n - 1)) != 0) throw std::invalid_argument("RealFFT size must be a power of two >= 4");
+LaneFFT::LaneFFT(int64_t n) : n_(n), half_(n / 2) {
+  if (n < 4 || (n & (n - 1)) != 0) throw std::invalid_argument("FFT size must be a power of two >= 4");
   int bits = 0;
   while ((int64_t(1) << bits) < half_) ++bits;
   bitrev_.resize(half_);
@@ -15,42 +22,90 @@ RealFFT::RealFFT(int64_t n) : n_(n), half_(n / 2) {
     for (int b = 0; b < bits; ++b) r |= ((i >> b) & 1) << (bits - 1 - b);
     bitrev_[i] = static_cast<int32_t>(r);
   }
-  twiddle_.resize(std::max<int64_t>(half_ / 2, 1));
-  for (int64_t k = 0; k < half_ / 2; ++k) {
-    double a = -2.0 * M_PI * double(k) / double(half_);
-    twiddle_[k] = {float(std::cos(a)), float(std::sin(a))};
+  for (int64_t k = 0; k < std::max<int64_t>(half_ / 2, 1); ++k) {
+    const double a = -2.0 * M_PI * double(k) / double(half_);
+    tw_re_.push_back(float(std::cos(a)));
+    tw_im_.push_back(float(std::sin(a)));
   }
-  post_.resize(half_);
   for (int64_t k = 0; k < half_; ++k) {
-    double a = -2.0 * M_PI * double(k) / double(n_);
-    post_[k] = {float(std::cos(a)), float(std::sin(a))};
+    const double a = -2.0 * M_PI * double(k) / double(n_);
+    post_re_.push_back(float(std::cos(a)));
+    post_im_.push_back(float(std::sin(a)));
   }
 }
 
-void RealFFT::forward(const float* in, std::complex<float>* out, std::complex<float>* z) const {
-  const int64_t h = half_;
-  for (int64_t i = 0; i < h; ++i) z[bitrev_[i]] = {in[2 * i], in[2 * i + 1]};
-  for (int64_t len = 2; len <= h; len <<= 1) {
-    const int64_t step = h / len, halflen = len / 2;
-    for (int64_t s = 0; s < h; s += len) {
-      for (int64_t j = 0; j < halflen; ++j) {
-        const std::complex<float> w = twiddle_[j * step];
-        const std::complex<float> a = z[s + j];
-        const std::complex<float> b = z[s + j + halflen] * w;
-        z[s + j] = a + b;
-        z[s + j + halflen] = a - b;
+namespace {
+
+// Stages len = first_len .. last_len over [begin, end) (end - begin is a multiple of last_len).
+inline void stages(float* __restrict re, float* __restrict im, int64_t h, int64_t begin, int64_t end,
+                   int64_t first_len, int64_t last_len, const float* __restrict tw_re, const float* __restrict tw_im) {
+  for (int64_t len = first_len; len <= last_len; len <<= 1) {
+    const int64_t half = len >> 1, step = h / len;
+    for (int64_t s = begin; s < end; s += len) {
+      for (int64_t j = 0; j < half; ++j) {
+        const float wr = tw_re[j * step], wi = tw_im[j * step];
+        float* __restrict ar = re + (s + j) * kLanes;
+        float* __restrict ai = im + (s + j) * kLanes;
+        float* __restrict br = re + (s + j + half) * kLanes;
+        float* __restrict bi = im + (s + j + half) * kLanes;
+        for (int l = 0; l < kLanes; ++l) {
+          const float tr = br[l] * wr - bi[l] * wi;
+          const float ti = br[l] * wi + bi[l] * wr;
+          br[l] = ar[l] - tr;
+          bi[l] = ai[l] - ti;
+          ar[l] += tr;
+          ai[l] += ti;
+        }
       }
     }
   }
-  // Split the half-length transform into the real signal's spectrum.
-  out[0] = {z[0].real() + z[0].imag(), 0.0f};
-  out[h] = {z[0].real() - z[0].imag(), 0.0f};
-  for (int64_t k = 1; k < h; ++k) {
-    const std::complex<float> a = z[k], b = std::conj(z[h - k]);
-    const std::complex<float> even = 0.5f * (a + b);
-    const std::complex<float> odd = std::complex<float>(0.0f, -0.5f) * (a - b);
-    out[k] = even + post_[k] * odd;
+}
+
+// The first stages run depth-first on sub-blocks that fit in L1 (kL1Points complex x kLanes lanes
+// = 8 KiB), so only the last few stages stream the whole array.
+constexpr int64_t kL1Points = 128;
+
+AVSC_SIMD_CLONES
+void butterflies(float* __restrict re, float* __restrict im, int64_t h, const float* __restrict tw_re,
+                 const float* __restrict tw_im) {
+  const int64_t block = std::min<int64_t>(h, kL1Points);
+  for (int64_t base = 0; base < h; base += block) stages(re, im, h, base, base + block, 2, block, tw_re, tw_im);
+  stages(re, im, h, 0, h, block * 2, h, tw_re, tw_im);
+}
+
+AVSC_SIMD_CLONES
+void split_power(const float* __restrict re, const float* __restrict im, int64_t h, const float* __restrict post_re,
+                 const float* __restrict post_im, float* __restrict power, bool magnitude) {
+  for (int l = 0; l < kLanes; ++l) {
+    const float dc = re[l] + im[l], ny = re[l] - im[l];
+    power[l] = dc * dc;
+    power[h * kLanes + l] = ny * ny;
   }
+  for (int64_t k = 1; k < h; ++k) {
+    const float* ar = re + k * kLanes;
+    const float* ai = im + k * kLanes;
+    const float* br = re + (h - k) * kLanes;
+    const float* bi = im + (h - k) * kLanes;
+    const float pr = post_re[k], pi = post_im[k];
+    float* out = power + k * kLanes;
+    for (int l = 0; l < kLanes; ++l) {
+      // X = E + w * O with E = (a + conj b) / 2, O = -i (a - conj b) / 2
+      const float er = 0.5f * (ar[l] + br[l]), ei = 0.5f * (ai[l] - bi[l]);
+      const float orr = 0.5f * (ai[l] + bi[l]), oi = -0.5f * (ar[l] - br[l]);
+      const float xr = er + pr * orr - pi * oi;
+      const float xi = ei + pr * oi + pi * orr;
+      out[l] = xr * xr + xi * xi;
+    }
+  }
+  if (magnitude)
+    for (int64_t i = 0; i < (h + 1) * kLanes; ++i) power[i] = std::sqrt(power[i]);
+}
+
+}  // namespace
+
+void LaneFFT::forward_power(float* re, float* im, float* power, bool magnitude) const {
+  butterflies(re, im, half_, tw_re_.data(), tw_im_.data());
+  split_power(re, im, half_, post_re_.data(), post_im_.data(), power, magnitude);
 }
 
 }  // namespace avsc

@@ -1,23 +1,29 @@
-// Radix-2 real FFT of a power-of-two length, computed through a complex FFT of half the length.
+// Radix-2 real FFT of a power-of-two length n, via a complex FFT of length n/2, computed for
+// kLanes frames at once: every value is a row of kLanes floats (one per frame), so each butterfly
+// is a short fixed-length loop the compiler turns into SIMD (AVX2/FMA where the CPU has it).
 #pragma once
-#include <complex>
 #include <cstdint>
 #include <vector>
 
 namespace avsc {
 
-class RealFFT {
+constexpr int kLanes = 8;
+
+class LaneFFT {
  public:
-  explicit RealFFT(int64_t n);
+  explicit LaneFFT(int64_t n);
   int64_t size() const { return n_; }
-  // in: n real samples; out: n/2+1 complex bins. scratch must hold n/2 complex values.
-  void forward(const float* in, std::complex<float>* out, std::complex<float>* scratch) const;
+  int64_t half() const { return half_; }
+  int32_t bitrev(int64_t i) const { return bitrev_[i]; }
+  // re/im: [half][kLanes], filled in bit-reversed order by the caller (see bitrev()).
+  // power: [half + 1][kLanes] receives |X_k|^2 (or |X_k| when magnitude is true).
+  void forward_power(float* re, float* im, float* power, bool magnitude) const;
 
  private:
   int64_t n_, half_;
   std::vector<int32_t> bitrev_;
-  std::vector<std::complex<float>> twiddle_;  // for the half-length complex FFT
-  std::vector<std::complex<float>> post_;     // e^{-2 pi i k / n}, k < n/2
+  std::vector<float> tw_re_, tw_im_;      // e^{-2 pi i k / half}, k < half/2
+  std::vector<float> post_re_, post_im_;  // e^{-2 pi i k / n},    k < half
 };
 
 }  // namespace avsc

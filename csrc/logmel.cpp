@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <complex>
 
 #include "fft.h"
 #include "parallel.h"
@@ -45,43 +44,77 @@ inline int64_t source_index(int64_t s, int64_t samples, int pad_mode) {
 
 }  // namespace
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(AVSC_EDGE_NO_CLONES)
+#define AVSC_SIMD_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define AVSC_SIMD_CLONES
+#endif
+
+namespace {
+
+// Mel projection + dB for one block of kLanes frames; writes out[m * frames + t0 + l] for l < count.
+AVSC_SIMD_CLONES
+void mel_block(const MelBasis& mel, const float* __restrict power, int64_t frames, int64_t t0, int count,
+               float* __restrict out) {
+  for (int64_t m = 0; m < mel.n_mels; ++m) {
+    const float* w = mel.weights.data() + mel.offset[m];
+    float acc[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int32_t f = mel.start[m]; f < mel.stop[m]; ++f) {
+      const float wf = w[f - mel.start[m]];
+      const float* pf = power + int64_t(f) * kLanes;
+      for (int l = 0; l < kLanes; ++l) acc[l] += wf * pf[l];
+    }
+    float* o = out + m * frames + t0;
+    for (int l = 0; l < count; ++l) o[l] = 10.0f * std::log10(std::max(acc[l], kAmin));
+  }
+}
+
+}  // namespace
+
 void log_mel_cpu(const float* x, int64_t n_signals, int64_t samples, const float* window,
                  const MelBasis& mel, const LogMelParams& p, float* out) {
-  const int64_t n_fft = p.n_fft, n_bins = n_fft / 2 + 1, n_mels = mel.n_mels;
+  const int64_t n_fft = p.n_fft, n_mels = mel.n_mels;
   const int64_t frames = log_mel_num_frames(samples, p);
   const int64_t pad = p.center ? n_fft / 2 : 0;
-  const int64_t total = n_signals * frames;
-  const RealFFT fft(n_fft);
+  const int64_t blocks_per_signal = (frames + kLanes - 1) / kLanes;
+  const LaneFFT fft(n_fft);
+  const int64_t h = fft.half();
   const bool magnitude = p.power == 1.0f;
 
-  parallel_for(total, p.threads, /*min_chunk=*/8,
-               [&](int64_t begin, int64_t end) {
-    std::vector<float> frame(n_fft), pow_spec(n_bins);
-    std::vector<std::complex<float>> spec(n_bins), scratch(n_fft / 2);
-    for (int64_t idx = begin; idx < end; ++idx) {
-      const int64_t sig = idx / frames, t = idx % frames;
+  parallel_for(n_signals * blocks_per_signal, p.threads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> re(h * kLanes), im(h * kLanes), power((h + 1) * kLanes);
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t sig = block / blocks_per_signal, t0 = (block % blocks_per_signal) * kLanes;
+      const int count = static_cast<int>(std::min<int64_t>(kLanes, frames - t0));
       const float* xs = x + sig * samples;
-      const int64_t first = t * p.hop - pad;
-      if (first >= 0 && first + n_fft <= samples) {
-        for (int64_t i = 0; i < n_fft; ++i) frame[i] = xs[first + i] * window[i];
-      } else {
-        for (int64_t i = 0; i < n_fft; ++i) {
-          const int64_t s = source_index(first + i, samples, p.pad_mode);
-          frame[i] = s < 0 ? 0.0f : xs[s] * window[i];
+      int64_t first[kLanes];
+      bool inside = true;
+      for (int l = 0; l < kLanes; ++l) {
+        first[l] = (t0 + std::min(l, count - 1)) * p.hop - pad;
+        inside = inside && first[l] >= 0 && first[l] + n_fft <= samples;
+      }
+      // Row bitrev(i) holds samples 2i (re) and 2i+1 (im) of all kLanes frames: 8 sequential reads
+      // streams and one contiguous row write per i.
+      for (int64_t i = 0; i < h; ++i) {
+        float* rr = re.data() + int64_t(fft.bitrev(i)) * kLanes;
+        float* ri = im.data() + int64_t(fft.bitrev(i)) * kLanes;
+        const float wa = window[2 * i], wb = window[2 * i + 1];
+        if (inside) {
+          for (int l = 0; l < kLanes; ++l) {
+            rr[l] = xs[first[l] + 2 * i] * wa;
+            ri[l] = xs[first[l] + 2 * i + 1] * wb;
+          }
+        } else {
+          for (int l = 0; l < kLanes; ++l) {
+            const int64_t sa = source_index(first[l] + 2 * i, samples, p.pad_mode);
+            const int64_t sb = source_index(first[l] + 2 * i + 1, samples, p.pad_mode);
+            rr[l] = sa < 0 ? 0.0f : xs[sa] * wa;
+            ri[l] = sb < 0 ? 0.0f : xs[sb] * wb;
+          }
         }
       }
-      fft.forward(frame.data(), spec.data(), scratch.data());
-      for (int64_t f = 0; f < n_bins; ++f) {
-        const float pw = spec[f].real() * spec[f].real() + spec[f].imag() * spec[f].imag();
-        pow_spec[f] = magnitude ? std::sqrt(pw) : pw;
-      }
-      float* o = out + sig * n_mels * frames + t;
-      for (int64_t m = 0; m < n_mels; ++m) {
-        const float* w = mel.weights.data() + mel.offset[m];
-        float acc = 0.0f;
-        for (int32_t f = mel.start[m]; f < mel.stop[m]; ++f) acc += w[f - mel.start[m]] * pow_spec[f];
-        o[m * frames] = 10.0f * std::log10(std::max(acc, kAmin));
-      }
+      fft.forward_power(re.data(), im.data(), power.data(), magnitude);
+      mel_block(mel, power.data(), frames, t0, count, out + sig * n_mels * frames);
     }
   });
 

@@ -59,8 +59,31 @@ def test_reference_matches_sdpa(rng):
                                sdpa(q, k, v, mask, None, torch.float64), atol=1e-5)
 
 
+def test_bidirectional_equals_two_calls(rng):
+    e = rng.standard_normal((3, 4, 12, 16)).astype(np.float32)
+    o = rng.standard_normal((3, 4, 9, 16)).astype(np.float32)
+    mask_o = rng.random((3, 9)) < 0.3
+    mask_o[:, 0] = False
+    eo, oe = kernels.bidirectional_attention((e, o, o, mask_o), (o, e, e, None))
+    np.testing.assert_allclose(eo, sdpa(e, o, o, mask_o, None, torch.float64), atol=1e-5)
+    np.testing.assert_allclose(oe, sdpa(o, e, e, None, None, torch.float64), atol=1e-5)
+
+
+def test_non_contiguous_inputs_are_accepted(rng):
+    q = rng.standard_normal((2, 3, 5, 32)).astype(np.float32)[..., ::2]
+    k = rng.standard_normal((2, 3, 7, 16)).astype(np.float32)
+    np.testing.assert_allclose(kernels.cross_attention(q, k, k), sdpa(np.ascontiguousarray(q), k, k, None, None,
+                                                                      torch.float64), atol=1e-5)
+
+
+@pytest.fixture(params=["native", "reference"])
+def implementation(request, monkeypatch):
+    monkeypatch.setenv("AVSC_EDGE_KERNELS", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("case", ["all_masked", "nan", "rank", "dtype", "mismatch", "mask_shape", "scale"])
-def test_bad_inputs(case, rng):
+def test_bad_inputs(case, rng, implementation):
     q = rng.standard_normal((2, 1, 3, 8)).astype(np.float32)
     k = rng.standard_normal((2, 1, 4, 8)).astype(np.float32)
     v = k.copy()

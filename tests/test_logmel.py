@@ -1,8 +1,11 @@
 """Log-mel parity: the fused C++ kernel and the NumPy reference against librosa.
 
-Tolerance from measured noise (flash-attention's rule): librosa computes in float32; our NumPy
-reference in float64. A kernel passes when its max |error| in dB against the float64 reference is
-at most 2x librosa's own float32 error against it, plus 1e-4 dB of slack.
+Tolerance from measured noise (flash-attention's rule): librosa computes in float32, our NumPy
+reference in float64. A float32 FFT's rounding error is absolute, of the order of eps times the
+frame's energy, so it is measured as |P_kernel - P_exact| / (frame's largest mel power): the kernel
+must stay within 2x librosa's own float32 error in that measure (+1e-7). On top, every bin must
+agree within 0.01 dB. (Per-bin dB error alone is ill-conditioned: 40-50 dB below a frame's peak
+either float32 implementation can be off by 1e-4 dB, depending on where its rounding lands.)
 """
 import itertools
 
@@ -29,16 +32,24 @@ def librosa_log_mel(x, cfg):
     return np.stack([librosa.power_to_db(m, ref=1.0, amin=1e-10, top_db=cfg.top_db) for m in flat]).reshape(s.shape)
 
 
+def energy_error(db, exact_db):
+    """Max |P - P_exact| / max_mel(P_exact) per frame (linear power, normalised by frame energy)."""
+    exact = 10.0 ** (exact_db.astype(np.float64) / 10)
+    scale = np.maximum(exact.max(axis=-2, keepdims=True), 1e-10)
+    return float((np.abs(10.0 ** (db.astype(np.float64) / 10) - exact) / scale).max())
+
+
 def assert_parity(x, cfg):
     expected = librosa_log_mel(x, cfg)
     exact = log_mel_reference(x, cfg)
     assert exact.shape == expected.shape
-    noise = float(np.abs(expected - exact).max())
-    assert noise < 0.05, f"reference disagrees with librosa by {noise} dB"
+    assert np.abs(expected - exact).max() < 0.01, "the float64 reference disagrees with librosa"
     got = log_mel(x, cfg)
     assert got.shape == expected.shape and got.dtype == np.float32
-    err = float(np.abs(got - exact).max())
-    assert err <= 2 * noise + 1e-4, f"kernel error {err} dB vs librosa float32 noise {noise} dB ({cfg})"
+    assert np.abs(got - exact).max() < 0.01
+    if cfg.top_db is None:  # a clamp floor is exact by construction; compare the unclamped spectra
+        noise, err = energy_error(expected, exact), energy_error(got, exact)
+        assert err <= 2 * noise + 1e-7, f"kernel error {err:.2e} vs librosa float32 noise {noise:.2e} ({cfg})"
 
 
 SWEEP = list(itertools.product([8000, 16000, 22050, 44100, 48000], [256, 512, 1024, 2048, 4096]))

@@ -93,8 +93,8 @@ def bench_attention(threads: tuple[int, ...] = (1, 2), repeats: int = 200) -> li
             et, ot = torch.from_numpy(e), torch.from_numpy(o)
             for t in threads:
                 _set_threads(torch, t)
-                ours = median_time(lambda: (kernels.cross_attention(e, o, o, threads=t),
-                                            kernels.cross_attention(o, e, e, threads=t)), repeats)
+                ours = median_time(lambda: kernels.bidirectional_attention((e, o, o, None), (o, e, e, None),
+                                                                           threads=t), repeats)
                 with torch.inference_mode():
                     ref = median_time(lambda: (sdpa(et, ot, ot), sdpa(ot, et, et)), repeats)
                 case = f"{preset}: B={b} H={cfg.heads} L={cfg.n_events}x{cfg.n_objects} D={dh}, both directions"
