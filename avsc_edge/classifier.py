@@ -28,7 +28,14 @@ def open_backend(path: str | os.PathLike, device: str = "cpu", threads: int | No
         from .runtime.torch_backend import TorchBackend
 
         return TorchBackend(p, device, threads)
-    raise ArtifactError(f"{p}: unsupported artifact type {suffix!r}; expected .safetensors")
+    if suffix == ".onnx":
+        from .runtime.onnx_backend import OnnxBackend
+
+        return OnnxBackend(p, device, threads)
+    if suffix in (".plan", ".engine"):
+        raise ArtifactError(f"{p}: TensorRT engines are not supported by this runtime yet; use the .onnx model "
+                            "(ONNX Runtime, optionally with its TensorRT execution provider)")
+    raise ArtifactError(f"{p}: unsupported artifact type {suffix!r}; expected .onnx or .safetensors")
 
 
 class Classifier:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .errors import AVSCError
+from .errors import AVSCError, ConfigError
 
 EXAMPLES = {
     "demo": "avsc-edge demo --out /tmp/avsc-demo",
@@ -17,6 +17,7 @@ EXAMPLES = {
     "train": "avsc-edge train data/synth --out runs/tiny --preset tiny --epochs 30",
     "eval": "avsc-edge eval runs/tiny/model.safetensors data/synth --split evaluate --plot cm.png",
     "predict": "avsc-edge predict runs/tiny/model.safetensors clip.mp4 --json",
+    "export": "avsc-edge export runs/tiny/model.safetensors --recipe cpu-int8 --calib data/synth -o model.int8.onnx",
     "info": "avsc-edge info --json",
 }
 
@@ -104,6 +105,31 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export.pipeline import run_recipe
+    from .export.recipes import available_recipes, load_recipe
+
+    if args.list:
+        recipes = {n: load_recipe(n) for n in available_recipes()}
+        _emit(args, {n: r.to_dict() for n, r in recipes.items()},
+              "\n".join(f"{n:<18} {r.description}" for n, r in recipes.items()))
+        return 0
+    if not args.checkpoint or not args.recipe or not args.output:
+        raise ConfigError("export needs CHECKPOINT, --recipe and -o (or --list)")
+    result = run_recipe(args.checkpoint, load_recipe(args.recipe), args.output, args.calib)
+    rep = result.report
+    lines = [f"wrote {result.artifact} ({result.size_bytes / 1e6:.2f} MB, recipe {result.recipe})",
+             f"random inputs: max |logit diff| {rep['random_inputs']['max_abs_diff']:.2e}, "
+             f"top-1 agreement {rep['random_inputs']['top1_agreement']:.1%}"]
+    if "validation" in rep:
+        v = rep["validation"]
+        lines.append(f"validation ({v.get('clips', '?')} clips): max |logit diff| {v['max_abs_diff']:.2e}, top-1 "
+                     f"agreement {v['top1_agreement']:.1%}, accuracy {v.get('exported_accuracy', float('nan')):.3f} "
+                     f"(PyTorch FP32 {v.get('pytorch_fp32_accuracy', float('nan')):.3f})")
+    _emit(args, {"artifact": str(result.artifact), "size_bytes": result.size_bytes, "report": rep}, "\n".join(lines))
+    return 0
+
+
 def cmd_info(args) -> int:
     import platform
 
@@ -179,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+")
     p.add_argument("--threads", type=int)
     p.add_argument("--strict", action="store_true", help="fail when a modality is missing")
+
+    p = add("export", cmd_export, "export a checkpoint by recipe (ONNX FP32/INT8/FP16, TensorRT plans)")
+    p.add_argument("checkpoint", nargs="?")
+    p.add_argument("--recipe", help="recipe name (see --list) or path to a recipe JSON")
+    p.add_argument("--calib", help="TAU-layout dataset: calibration clips (train) and the parity report (evaluate)")
+    p.add_argument("-o", "--output", help="output file (.onnx or .plan)")
+    p.add_argument("--list", action="store_true", help="list the available recipes")
 
     add("info", cmd_info, "versions and which kernel implementations are active")
     return ap

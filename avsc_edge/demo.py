@@ -2,7 +2,8 @@
 
 synthesise a small TAU-layout set -> train the tiny CEOA + SF model -> evaluate (metrics + confusion
 PNG) -> classify one held-out clip through :class:`~avsc_edge.Classifier`. Leaves in ``OUT``:
-``data/`` (the dataset), ``model.safetensors``, ``confusion.png``, ``summary.json``.
+``data/`` (the dataset), ``model.safetensors``, ``model.onnx`` (FP32), ``model.int8.onnx`` (QDQ INT8),
+``confusion.png``, ``summary.json``.
 """
 from __future__ import annotations
 
@@ -33,37 +34,52 @@ def run_demo(out: Path, clips: int = 200, epochs: int = 20, progress: bool = Tru
     data = out / "data"
     stamp = data / "synth_config.json"
     if stamp.is_file() and stamp.read_text() == synth.to_json():
-        log(f"[1/4] reusing synthetic dataset in {data}")
+        log(f"[1/5] reusing synthetic dataset in {data}")
     else:
-        log(f"[1/4] synthesising {clips} clips of {DEMO_SECONDS:g} s into {data}")
+        log(f"[1/5] synthesising {clips} clips of {DEMO_SECONDS:g} s into {data}")
         with tqdm(total=clips, desc="synth", unit="clip", disable=not progress) as bar:
             generate(data, synth, progress=bar.update)
         stamp.write_text(synth.to_json())
     timings["synth_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    log(f"[2/4] training the tiny CEOA + SF model for {epochs} epochs (CPU)")
+    log(f"[2/5] training the tiny CEOA + SF model for {epochs} epochs (CPU)")
     clip = ClipConfig(seconds=DEMO_SECONDS)
     result = train(data, out, ModelConfig.preset("tiny"), TrainConfig(epochs=epochs, batch_size=32),
                    FeatureConfig(), clip, progress=progress)
     timings["train_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    log("[3/4] evaluating on fold1_evaluate")
+    log("[3/5] evaluating on fold1_evaluate")
     metrics = evaluate_checkpoint(result.checkpoint, data, "evaluate", out / "confusion.png", progress=False)
     log(f"      accuracy {metrics.accuracy:.1%}, log-loss {metrics.log_loss:.3f}; confusion matrix: {out / 'confusion.png'}")
     timings["eval_s"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    log("[4/5] exporting ONNX FP32 and quantising to INT8 (QDQ, calibrated on training clips)")
+    from .export.pipeline import run_recipe
+    from .export.recipes import load_recipe
+
+    exports = {}
+    for recipe, name in (("cpu-fp32", "model.onnx"), ("cpu-int8", "model.int8.onnx")):
+        r = run_recipe(result.checkpoint, load_recipe(recipe), out / name, str(data))
+        v = r.report.get("validation", {})
+        exports[name] = {"size_bytes": r.size_bytes, "accuracy": v.get("exported_accuracy"),
+                         "top1_agreement": v.get("top1_agreement"), "max_abs_diff": v.get("max_abs_diff")}
+        log(f"      {name}: {r.size_bytes / 1e6:.2f} MB, accuracy {v.get('exported_accuracy', float('nan')):.1%}, "
+            f"top-1 agreement with PyTorch {v.get('top1_agreement', float('nan')):.1%}")
+    timings["export_s"] = time.perf_counter() - t0
+
     clip_path = TauDataset(data).clips("evaluate")[0]
-    log(f"[4/4] classifying {clip_path.video.name} (true scene: {clip_path.label})")
-    clf = Classifier(result.checkpoint)
+    log(f"[5/5] classifying {clip_path.video.name} (true scene: {clip_path.label}) with model.int8.onnx")
+    clf = Classifier(out / "model.int8.onnx")
     pred = clf.predict(clip_path.video)
     log(f"      -> {pred}")
     log("      top-3: " + ", ".join(f"{l} {p:.2f}" for l, p in pred.top(3)))
     log("      heard: " + ", ".join(f"{n} {p:.2f}" for n, p in pred.events)
         + " | seen: " + ", ".join(f"{n} {p:.2f}" for n, p in pred.objects))
     summary = {"out": str(out), "checkpoint": str(result.checkpoint), "accuracy": metrics.accuracy,
-               "log_loss": metrics.log_loss, "prediction": pred.to_dict(), "true_label": clip_path.label,
+               "log_loss": metrics.log_loss, "exports": exports, "prediction": pred.to_dict(), "true_label": clip_path.label,
                "timings": timings}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -43,11 +43,22 @@ def test_presence_weights_ignore_absent_events():
     e, o = torch.nn.functional.normalize(events, dim=-1), torch.nn.functional.normalize(objects, dim=-1)
     garbage = e.clone()
     garbage[:, 0] = torch.nn.functional.normalize(torch.randn(4, 16), dim=-1)
-    w = torch.ones(4, 5)
+    w, ones = torch.ones(4, 5), torch.ones(4, 5)
     w[:, 0] = 0  # slot 0 absent
-    assert torch.allclose(_weighted_best_match(e, o, w), _weighted_best_match(garbage, o, w), atol=1e-6)
-    assert not torch.allclose(_weighted_best_match(e, o, torch.ones(4, 5)),
-                              _weighted_best_match(garbage, o, torch.ones(4, 5)))
+    assert torch.allclose(_weighted_best_match(e, o, w, ones), _weighted_best_match(garbage, o, w, ones), atol=1e-6)
+    assert not torch.allclose(_weighted_best_match(e, o, ones, ones), _weighted_best_match(garbage, o, ones, ones))
+
+
+def test_absent_objects_cannot_be_the_best_match():
+    from avsc_edge.model.ceoa import _weighted_best_match
+
+    e = torch.nn.functional.normalize(torch.randn(2, 3, 8), dim=-1)
+    o = e.clone()  # object l == event l
+    wb = torch.ones(2, 3)
+    wb[1] = torch.tensor([0.0, 0.0, 1.0])  # clip 1 shows only object 2
+    s = _weighted_best_match(e, o, torch.ones(2, 3), wb)
+    assert torch.allclose(s[0, 0], torch.tensor(1.0), atol=1e-5)
+    assert s[0, 1] < 1.0 - 1e-3  # events 0 and 1 of clip 0 find no present partner in clip 1
 
 
 def test_gradients_flow():
