@@ -86,6 +86,19 @@ class Classifier:
             source = str(video or audio)
         return self._classify(inputs, source, t0)
 
+    def predict_batch(self, paths, workers: int = 2, progress: bool = False) -> list[Prediction]:
+        """Classify many files (paths, globs, folders, a TAU dataset root); decoding runs on
+        ``workers`` threads while the model runs. Raises on the first bad file."""
+        from .runtime.batch import expand_inputs, predict_many
+
+        pairs = expand_inputs([str(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)])
+        return [p for _, p in predict_many(self, pairs, workers, progress, keep_going=False)]
+
+    def classify_inputs(self, inputs: ModelInputs, source: str | None = None) -> Prediction:
+        """Classify already-prepared model inputs (see :mod:`avsc_edge.runtime.inputs`)."""
+        return self._classify(inputs, source, time.perf_counter() - inputs.timings.get("decode_ms", 0.0) / 1e3
+                              - inputs.timings.get("features_ms", 0.0) / 1e3 - inputs.timings.get("frames_ms", 0.0) / 1e3)
+
     def _classify(self, inputs: ModelInputs, source: str | None, t0: float) -> Prediction:
         if self.strict and len(inputs.modalities) < 2:
             raise InputError(f"{source}: only {inputs.modalities} available and strict=True")

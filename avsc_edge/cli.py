@@ -93,16 +93,29 @@ def cmd_eval(args) -> int:
 
 def cmd_predict(args) -> int:
     from .classifier import Classifier
+    from .runtime.batch import dcase_csv, expand_inputs, predict_many
 
     clf = Classifier(args.model, threads=args.threads, strict=args.strict)
-    results = [clf.predict(p) for p in args.inputs]
+    pairs = expand_inputs(args.inputs)
+    results, failures = [], []
+    for name, r in predict_many(clf, pairs, workers=args.workers, progress=not (args.json or args.csv)):
+        (failures if isinstance(r, Exception) else results).append((name, r))
+    if args.csv:
+        text = dcase_csv(results, clf.labels)
+        if args.csv == "-":
+            print(text, end="")
+        else:
+            Path(args.csv).write_text(text)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=1))
-    else:
-        for r in results:
+        print(json.dumps([{"path": n, **r.to_dict()} for n, r in results]
+                         + [{"path": n, "error": str(e)} for n, e in failures], indent=1))
+    elif args.csv != "-":
+        for name, r in results:
             top = ", ".join(f"{l} {p:.2f}" for l, p in r.top(3))
-            print(f"{r.source}: {r.label} ({r.confidence:.1%}; {'+'.join(r.modalities)}) top: {top}")
-    return 0
+            print(f"{name}: {r.label} ({r.confidence:.1%}; {'+'.join(r.modalities)}) top: {top}")
+        for name, e in failures:
+            print(f"{name}: error: {e}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def cmd_export(args) -> int:
@@ -200,9 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="evaluate", choices=["train", "evaluate", "all"])
     p.add_argument("--plot", help="write the confusion matrix to this PNG")
 
-    p = add("predict", cmd_predict, "classify media files with a model artifact")
-    p.add_argument("model")
-    p.add_argument("inputs", nargs="+")
+    p = add("predict", cmd_predict, "classify media files, globs, folders or a TAU dataset with a model artifact")
+    p.add_argument("model", help=".onnx, .safetensors")
+    p.add_argument("inputs", nargs="+", help="files, globs ('clips/*.mp4'), folders, or a TAU dataset root")
+    p.add_argument("--csv", help="write the DCASE submission CSV here ('-' for stdout)")
+    p.add_argument("--workers", type=int, default=2, help="decoding threads")
     p.add_argument("--threads", type=int)
     p.add_argument("--strict", action="store_true", help="fail when a modality is missing")
 

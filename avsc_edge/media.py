@@ -121,42 +121,80 @@ def resample(waveform: np.ndarray, orig_sr: int, sr: int, mono: bool = True) -> 
     return np.ascontiguousarray(np.concatenate(out, axis=1), dtype=np.float32)
 
 
-def sample_frames(path: str | os.PathLike, times: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def sample_frames(path: str | os.PathLike, times: Sequence[float], method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """RGB frames nearest to each time in seconds: (uint8 ``[T, H, W, 3]``, float64 timestamps ``[T]``).
 
-    Decodes forward once and stops after the last requested time.
+    ``method="decode"`` decodes forward once and stops after the last requested time;
+    ``"seek"`` seeks to the keyframe before each time and decodes from there (faster when the
+    times are far apart in a long video); ``"auto"`` seeks when the times are more than 2 s apart.
     """
-    import av
-
     want = np.asarray(sorted(times), dtype=np.float64)
     if want.size == 0:
         raise InputError("sample_frames needs at least one time")
+    if method not in ("auto", "seek", "decode"):
+        raise InputError(f"method must be auto, seek or decode, got {method!r}")
+    if method == "auto":
+        method = "seek" if want.size > 1 and np.min(np.diff(want)) > 2.0 else "decode"
     with _open(path) as c:
         if not c.streams.video:
             raise MissingStreamError(f"{path}: no video track")
         stream = c.streams.video[0]
         if stream.width * stream.height > MAX_FRAME_PIXELS:
             raise MediaError(f"{path}: frame size {stream.width}x{stream.height} is too large (max 8192x8192)")
-        picked: list[np.ndarray | None] = [None] * len(want)
-        picked_t = np.full(len(want), np.nan)
-        best = np.full(len(want), np.inf)
+        picker = _NearestFrames(want)
         try:
-            for frame in c.decode(stream):
-                t = float(frame.time) if frame.time is not None else 0.0
-                dist = np.abs(want - t)
-                closer = dist < best
-                if closer.any():
-                    rgb = frame.to_ndarray(format="rgb24")
-                    for i in np.flatnonzero(closer):
-                        picked[i], best[i], picked_t[i] = rgb, dist[i], t
-                if t > want[-1] and not closer.any():
-                    break
-        except av.error.FFmpegError as exc:
-            if all(p is None for p in picked):
+            if method == "decode":
+                picker.scan(c.decode(stream), stop_after=want[-1])
+            else:
+                for i, t in enumerate(want):
+                    if picker.best[i] == 0.0:
+                        continue
+                    if stream.time_base is None:
+                        raise MediaError(f"{path}: video stream has no time base; use method='decode'")
+                    c.seek(max(0, int(t / stream.time_base)), stream=stream, backward=True, any_frame=False)
+                    picker.scan(c.decode(stream), stop_after=t)
+        except av_errors() as exc:
+            if picker.empty:
                 raise MediaError(f"{path}: video track is corrupt or truncated ({exc})") from exc
-    if any(p is None for p in picked):
+    if picker.missing:
         raise MediaError(f"{path}: video track holds no decodable frames")
-    return np.stack(picked), picked_t  # type: ignore[arg-type]
+    return np.stack(picker.frames), picker.times  # type: ignore[arg-type]
+
+
+def av_errors() -> tuple[type[BaseException], ...]:
+    import av
+
+    return (av.error.FFmpegError,)
+
+
+class _NearestFrames:
+    """Keeps, for each wanted time, the decoded frame closest to it."""
+
+    def __init__(self, want: np.ndarray) -> None:
+        self.want = want
+        self.frames: list[np.ndarray | None] = [None] * len(want)
+        self.times = np.full(len(want), np.nan)
+        self.best = np.full(len(want), np.inf)
+
+    @property
+    def empty(self) -> bool:
+        return all(f is None for f in self.frames)
+
+    @property
+    def missing(self) -> bool:
+        return any(f is None for f in self.frames)
+
+    def scan(self, frames, stop_after: float) -> None:
+        for frame in frames:
+            t = float(frame.time) if frame.time is not None else 0.0
+            dist = np.abs(self.want - t)
+            closer = dist < self.best
+            if closer.any():
+                rgb = frame.to_ndarray(format="rgb24")
+                for i in np.flatnonzero(closer):
+                    self.frames[i], self.best[i], self.times[i] = rgb, dist[i], t
+            if t > stop_after and not closer.any():
+                break
 
 
 def window_frame_times(start: float, seconds: float, num_frames: int) -> np.ndarray:

@@ -35,7 +35,7 @@ def test_container_pair_and_arrays_agree(clf, clip):
         assert p.top(1)[0] == (p.label, p.confidence)
         assert {"decode_ms", "features_ms", "inference_ms"} <= set(p.timings)
     # the WAV and the AAC track of the MP4 carry the same audio, up to the codec's loss
-    assert abs(from_container.confidence - from_pair.confidence) < 0.15
+    assert abs(from_container.confidence - from_pair.confidence) < 0.05
 
 
 def test_video_without_audio_track_falls_back(clf, tmp_path, clip, rng):
@@ -53,9 +53,11 @@ def test_audio_only_array(clf, rng):
     assert p.modalities == ("audio",) and p.events
 
 
-def test_long_input_is_windowed(clf, rng):
-    p = clf.predict(audio=rng.normal(0, 0.1, (2, 48000 * 4)).astype(np.float32), sample_rate=48000)
-    assert len(p.windows) == 3  # 4 s in 1.5-s windows
+@pytest.mark.parametrize("seconds,windows", [(4.0, 3), (3.7, 2), (1.52, 0), (0.3, 0)])
+def test_long_input_is_windowed(clf, rng, seconds, windows):
+    """1.5-s windows: a trailing part counts when it holds at least half a window (4.0 s -> 3)."""
+    p = clf.predict(audio=rng.normal(0, 0.1, (2, int(48000 * seconds))).astype(np.float32), sample_rate=48000)
+    assert len(p.windows) == windows  # a single window reports no per-window timeline
 
 
 @pytest.mark.parametrize("bad", [np.full(1000, np.nan, np.float32), np.zeros((0,), np.float32),

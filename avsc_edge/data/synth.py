@@ -89,32 +89,49 @@ def write_wav(path: Path, audio: np.ndarray, sr: int) -> None:
         w.writeframes(pcm.tobytes())
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sr: int) -> None:
-    """H.264 video (+ AAC audio when given) in an MP4 container."""
+def write_av(path: Path, frames: np.ndarray | None, fps: float, audio: np.ndarray | None, sr: int,
+             video_codec: str = "libx264", audio_codec: str = "aac") -> None:
+    """Write a container (format from the suffix) with a video track of RGB ``frames`` and/or an
+    audio track of float ``audio`` ``[channels, samples]``."""
     import fractions
 
     import av
 
+    layouts = {1: "mono", 2: "stereo", 6: "5.1"}
     with av.open(str(path), "w") as c:
-        v = c.add_stream("libx264", rate=fractions.Fraction(fps).limit_denominator(1000))
-        v.width, v.height, v.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        v.options = {"preset": "ultrafast", "crf": "23"}
-        a = None
+        v = a = None
+        if frames is not None:
+            v = c.add_stream(video_codec, rate=fractions.Fraction(fps).limit_denominator(1000))
+            v.width, v.height = frames.shape[2], frames.shape[1]
+            v.pix_fmt = "yuvj420p" if video_codec == "mjpeg" else "yuv420p"
+            if video_codec == "libx264":
+                v.options = {"preset": "ultrafast", "crf": "23"}
         if audio is not None:
-            a = c.add_stream("aac", rate=sr)
-            a.layout = "stereo"
-        for f in frames:
-            for packet in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+            a = c.add_stream(audio_codec, rate=sr)
+            a.layout = layouts[audio.shape[0]]
+        if v is not None:
+            for f in frames:
+                for packet in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                    c.mux(packet)
+            for packet in v.encode():
                 c.mux(packet)
-        for packet in v.encode():
-            c.mux(packet)
         if a is not None:
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio, np.float32), format="fltp", layout="stereo")
+            fmt = a.codec_context.codec.audio_formats[0].name
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio, np.float32), format="fltp",
+                                            layout=layouts[audio.shape[0]])
             af.sample_rate = sr
-            for packet in a.encode(af):
-                c.mux(packet)
+            resampler = av.AudioResampler(format=fmt, layout=layouts[audio.shape[0]], rate=sr,
+                                          frame_size=a.codec_context.frame_size or None)
+            for chunk in resampler.resample(af) + resampler.resample(None):
+                for packet in a.encode(chunk):
+                    c.mux(packet)
             for packet in a.encode():
                 c.mux(packet)
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sr: int) -> None:
+    """H.264 video (+ AAC audio when given) in an MP4 container."""
+    write_av(path, frames, fps, audio, sr)
 
 
 def _write_clip(out: Path, cfg: SynthConfig, index: int) -> ClipPlan:

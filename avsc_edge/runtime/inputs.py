@@ -37,7 +37,11 @@ class ModelInputs:
 
 
 def _num_windows(duration: float, clip: ClipConfig) -> int:
-    return max(1, math.ceil(duration / clip.seconds - 1e-3))
+    """Whole windows, plus a trailing partial one only when it holds at least half a window of
+    signal (codec padding such as AAC priming must not create a near-empty window)."""
+    full = math.floor(duration / clip.seconds + 1e-6)
+    partial = duration - full * clip.seconds >= 0.5 * clip.seconds
+    return max(1, full + int(partial))
 
 
 def audio_windows(waveform: np.ndarray, features: FeatureConfig, clip: ClipConfig,

@@ -1,0 +1,125 @@
+"""Real files in several containers and codecs, and a corpus of malformed ones: each either
+classifies (degrading to one modality where one is missing) or raises a typed AVSCError."""
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from avsc_edge import Classifier, media  # noqa: E402
+from avsc_edge.data.synth import write_av, write_wav  # noqa: E402
+from avsc_edge.errors import ArtifactError, AVSCError, InputError, MediaError  # noqa: E402
+
+CONTAINERS = [("mp4", "libx264", "aac"), ("mkv", "libx264", "aac"), ("mov", "libx264", "aac"),
+              ("avi", "mpeg4", "mp3"), ("webm", "libvpx-vp9", "libopus"), ("avi", "mjpeg", "pcm_s16le")]
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_checkpoint):
+    return Classifier(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def content():
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (8, 48, 64, 3), dtype=np.uint8)
+    audio = (rng.standard_normal((2, 48000 * 2)) * 0.1).astype(np.float32)
+    return frames, audio
+
+
+@pytest.mark.parametrize("ext,vcodec,acodec", CONTAINERS)
+def test_containers_and_codecs(clf, content, tmp_path, ext, vcodec, acodec):
+    frames, audio = content
+    path = tmp_path / f"clip.{ext}"
+    write_av(path, frames, 5.0, audio, 48000, vcodec, acodec)
+    p = clf.predict(path)
+    assert p.modalities == ("audio", "visual") and p.label in p.scores
+
+
+@pytest.mark.parametrize("sr,channels", [(8000, 1), (192000, 2), (48000, 6), (44100, 1)])
+def test_odd_rates_and_channel_counts(clf, content, tmp_path, sr, channels):
+    frames, _ = content
+    audio = (np.random.default_rng().standard_normal((channels, sr)) * 0.1).astype(np.float32)
+    wav = tmp_path / "a.wav"
+    write_av(wav, None, 0, audio, sr, audio_codec="pcm_s16le") if channels == 6 else write_wav(wav, audio, sr)
+    video = tmp_path / "v.mp4"
+    write_av(video, frames, 5.0, None, 48000)
+    p = clf.predict(audio=wav, video=video)
+    assert p.modalities == ("audio", "visual")
+    assert media.load_audio(wav, 16000).shape[0] == 1
+
+
+def test_one_frame_video_and_short_audio(clf, content, tmp_path):
+    frames, audio = content
+    one = tmp_path / "one.mp4"
+    write_av(one, frames[:1], 5.0, audio[:, :4800], 48000)  # 1 frame, 0.1 s of audio
+    p = clf.predict(one)
+    assert p.modalities == ("audio", "visual")
+
+
+def test_wrong_extension_is_probed_by_content(clf, content, tmp_path):
+    frames, audio = content
+    write_av(tmp_path / "real.mp4", frames, 5.0, audio, 48000)
+    shutil.copy(tmp_path / "real.mp4", tmp_path / "named.wav")
+    assert clf.predict(tmp_path / "named.wav").modalities == ("audio", "visual")
+
+
+def test_audio_only_file(clf, content, tmp_path):
+    _, audio = content
+    write_wav(tmp_path / "a.wav", audio, 48000)
+    p = clf.predict(tmp_path / "a.wav")
+    assert p.modalities == ("audio",)
+
+
+def test_truncated_zero_and_text_files(clf, content, tmp_path):
+    frames, audio = content
+    write_av(tmp_path / "good.mp4", frames, 5.0, audio, 48000)
+    data = (tmp_path / "good.mp4").read_bytes()
+    (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (tmp_path / "zero.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("not a video\n" * 100)
+    for name in ("truncated.mp4", "zero.mp4", "text.mp4"):
+        before = (tmp_path / name).read_bytes()
+        with pytest.raises(MediaError):
+            clf.predict(tmp_path / name)
+        assert (tmp_path / name).read_bytes() == before  # nothing the user gave is modified
+
+
+def test_huge_frames_are_refused(clf, content, tmp_path, monkeypatch):
+    frames, audio = content
+    write_av(tmp_path / "v.mp4", frames, 5.0, audio, 48000)
+    monkeypatch.setattr(media, "MAX_FRAME_PIXELS", 32 * 32)  # the limit is 8192x8192; test the check cheaply
+    with pytest.raises(MediaError, match="too large"):
+        media.sample_frames(tmp_path / "v.mp4", [0.5])
+
+
+@pytest.mark.parametrize("frames,fps", [(np.zeros((4, 8, 8), np.uint8), 2.0), (np.zeros((4, 8, 8, 3), np.float32), 2.0),
+                                        (np.zeros((4, 8, 8, 3), np.uint8), None), (np.zeros((0, 8, 8, 3), np.uint8), 2.0)])
+def test_bad_frame_arrays(clf, frames, fps):
+    with pytest.raises(InputError):
+        clf.predict(frames=frames, fps=fps)
+
+
+def test_bad_sample_rates_for_arrays(clf):
+    x = np.zeros(1000, np.float32)
+    for sr in (0, 10, 10_000_000):
+        with pytest.raises(InputError):
+            clf.predict(audio=x, sample_rate=sr)
+    with pytest.raises(InputError, match="sample_rate"):
+        clf.predict(audio=x)
+
+
+def test_bad_artifacts(tiny_checkpoint, tmp_path):
+    data = tiny_checkpoint.read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(data[: len(data) // 2])
+    (tmp_path / "garbage.safetensors").write_bytes(b"\xff" * 64)
+    (tmp_path / "m.pt").write_bytes(b"\x80\x04K\x01.")
+    for name in ("trunc.safetensors", "garbage.safetensors", "m.pt", "missing.onnx"):
+        with pytest.raises(ArtifactError):
+            Classifier(tmp_path / name)
+
+
+def test_every_error_is_an_avsc_error():
+    for cls in (MediaError, InputError, ArtifactError, media.MissingStreamError):
+        assert issubclass(cls, AVSCError)
