@@ -4,18 +4,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from .config import ArtifactInfo
 from .errors import ArtifactError, InputError
-from .metrics import softmax
 from .runtime.inputs import ModelInputs, from_arrays, from_files
-from .runtime.prediction import Prediction
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+from .runtime.prediction import Prediction, to_prediction
 
 
 def open_backend(path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
@@ -86,6 +82,26 @@ class Classifier:
             source = str(video or audio)
         return self._classify(inputs, source, t0)
 
+    def stream(self, source, hop: float = 1.0, realtime: bool = False, config=None) -> Iterator[Prediction]:
+        """Predictions every ``hop`` seconds over a rolling window of a live or recorded source: a
+        file played as a stream, an ``rtsp://``/``http://``/``udp://`` URL (re-opened with back-off
+        when lost), or a camera index (visual only). ``realtime`` paces a file to its timestamps.
+        Incremental compute needs a ``.safetensors`` checkpoint or an ``.onnx`` model exported
+        with ``--split``."""
+        from .stream.sources import camera_events, reconnecting_events
+        from .stream.state import StreamConfig, StreamState
+        from .stream.encoders import open_encoders
+
+        cfg = config or StreamConfig(hop=hop)
+        sr = self.info.feature_config.sr
+        state = StreamState(open_encoders(self.path, self.threads), sr, cfg, str(source))
+        rate = 2.0 * self.info.clip_config.num_frames / self.info.clip_config.seconds
+        events = (camera_events(source, rate) if isinstance(source, int)
+                  else reconnecting_events(str(source), sr, rate, realtime))
+        for kind, data, t in events:
+            preds = state.add_audio(data, t) if kind == "audio" else state.add_frame(data, t)
+            yield from preds
+
     def predict_batch(self, paths, workers: int = 2, progress: bool = False) -> list[Prediction]:
         """Classify many files (paths, globs, folders, a TAU dataset root); decoding runs on
         ``workers`` threads while the model runs. Raises on the first bad file."""
@@ -106,32 +122,5 @@ class Classifier:
         out = self.backend.run(inputs.log_mel, inputs.frames)
         timings = dict(inputs.timings)
         timings["inference_ms"] = (time.perf_counter() - t1) * 1e3
-        probs = softmax(out["scene_logits"].astype(np.float64))
-        mean = probs.mean(axis=0)
-        labels = self.labels
-        best = int(mean.argmax())
-        events = self._top_slots(out.get("event_logits"), self.info.events)
-        objects = self._top_slots(out.get("object_logits"), self.info.objects)
-        attention = []
-        if "event_to_object" in out and events:
-            w = out["event_to_object"].mean(axis=0)
-            for name, _ in events:
-                e = self.info.events.index(name)
-                o = int(w[e].argmax())
-                attention.append((name, self.info.objects[o], float(w[e, o])))
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
-        return Prediction(
-            label=labels[best], confidence=float(mean[best]),
-            scores={l: float(p) for l, p in zip(labels, mean)}, modalities=tuple(out["modalities"]),
-            events=events, objects=objects, attention=attention, timings=timings,
-            windows=[{l: float(p) for l, p in zip(labels, row)} for row in probs] if len(probs) > 1 else [],
-            source=source,
-        )
-
-    @staticmethod
-    def _top_slots(logits: np.ndarray | None, names, k: int = 3) -> list[tuple[str, float]]:
-        if logits is None:
-            return []
-        p = _sigmoid(logits.astype(np.float64)).mean(axis=0)
-        order = np.argsort(-p)[:k]
-        return [(names[i], float(p[i])) for i in order]
+        return to_prediction(out, self.info, timings, source)

@@ -18,6 +18,7 @@ EXAMPLES = {
     "eval": "avsc-edge eval runs/tiny/model.safetensors data/synth --split evaluate --plot cm.png",
     "predict": "avsc-edge predict runs/tiny/model.safetensors clip.mp4 --json",
     "export": "avsc-edge export runs/tiny/model.safetensors --recipe cpu-int8 --calib data/synth -o model.int8.onnx",
+    "stream": "avsc-edge stream clip.mp4 --model runs/tiny/model.safetensors --hop 1 --realtime",
     "info": "avsc-edge info --json",
 }
 
@@ -130,6 +131,10 @@ def cmd_export(args) -> int:
     if not args.checkpoint or not args.recipe or not args.output:
         raise ConfigError("export needs CHECKPOINT, --recipe and -o (or --list)")
     result = run_recipe(args.checkpoint, load_recipe(args.recipe), args.output, args.calib)
+    if args.split:
+        from .export.split import export_split
+
+        export_split(args.checkpoint, args.output)
     rep = result.report
     lines = [f"wrote {result.artifact} ({result.size_bytes / 1e6:.2f} MB, recipe {result.recipe})",
              f"random inputs: max |logit diff| {rep['random_inputs']['max_abs_diff']:.2e}, "
@@ -140,6 +145,25 @@ def cmd_export(args) -> int:
                      f"agreement {v['top1_agreement']:.1%}, accuracy {v.get('exported_accuracy', float('nan')):.3f} "
                      f"(PyTorch FP32 {v.get('pytorch_fp32_accuracy', float('nan')):.3f})")
     _emit(args, {"artifact": str(result.artifact), "size_bytes": result.size_bytes, "report": rep}, "\n".join(lines))
+    return 0
+
+
+def cmd_stream(args) -> int:
+    from .classifier import Classifier
+    from .stream.state import StreamConfig
+
+    clf = Classifier(args.model, threads=args.threads)
+    source = int(args.source) if args.source.isdigit() else args.source
+    cfg = StreamConfig(hop=args.hop, smoothing=args.smoothing)
+    for p in clf.stream(source, realtime=args.realtime, config=cfg):
+        if args.json:
+            print(json.dumps({"t": round(p.timestamp, 3), "label": p.label, "confidence": round(p.confidence, 4),
+                              "modalities": list(p.modalities), "latency_ms": round(p.timings["total_ms"], 2),
+                              "notes": p.notes}), flush=True)
+        else:
+            notes = f"  [{'; '.join(p.notes)}]" if p.notes else ""
+            print(f"{p.timestamp:8.2f}s  {p.label:<18} {p.confidence:6.1%}  {'+'.join(p.modalities) or '-':<12} "
+                  f"{p.timings['total_ms']:6.1f} ms{notes}", flush=True)
     return 0
 
 
@@ -227,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", help="TAU-layout dataset: calibration clips (train) and the parity report (evaluate)")
     p.add_argument("-o", "--output", help="output file (.onnx or .plan)")
     p.add_argument("--list", action="store_true", help="list the available recipes")
+    p.add_argument("--split", action="store_true", help="also write the streaming graphs (NAME.audio.onnx, ...)")
+
+    p = add("stream", cmd_stream, "classify a file, URL or camera as a live stream: one line per hop")
+    p.add_argument("source", help="file, rtsp:// / http:// / udp:// URL, or camera index (0)")
+    p.add_argument("--model", required=True, help=".safetensors, or .onnx exported with --split")
+    p.add_argument("--hop", type=float, default=1.0, help="seconds between predictions")
+    p.add_argument("--smoothing", type=float, default=0.0, help="exponential smoothing of scores, 0..1")
+    p.add_argument("--realtime", action="store_true", help="pace a file to its timestamps")
+    p.add_argument("--threads", type=int)
 
     add("info", cmd_info, "versions and which kernel implementations are active")
     return ap

@@ -65,6 +65,7 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
 def run_recipe(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: str | os.PathLike,
                calib: str | None = None) -> ExportResult:
     """Run a whole recipe: ONNX for ONNX Runtime targets; ONNX then a TensorRT plan for TensorRT ones."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     if recipe.target == "onnxruntime":
         return export_onnx_model(checkpoint, recipe, out, calib)
     from .tensorrt_build import EngineOptions, _tensorrt, build_engine

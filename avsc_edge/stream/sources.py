@@ -1,0 +1,105 @@
+"""Stream sources as timestamped events: ``("audio", float32 [samples], t)`` and
+``("frame", RGB uint8 [H, W, 3], t)``. Files and anything FFmpeg opens (RTSP/HTTP/UDP) come through
+PyAV, in container order; camera indices through OpenCV (a microphone through ``sounddevice``,
+optional and untested here: no audio device on our machines)."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import MediaError
+
+log = logging.getLogger("avsc_edge")
+Event = tuple[str, np.ndarray, float]
+
+
+def is_network(source: str) -> bool:
+    return "://" in source and not source.startswith("file://")
+
+
+def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, realtime: bool = False,
+                 offset: float = 0.0) -> Iterator[Event]:
+    """Decode a container or network stream: mono audio resampled to ``sr``; RGB frames at most
+    ``frame_rate`` per second (others are skipped without conversion). ``realtime`` paces the
+    events to their timestamps; ``offset`` shifts every timestamp (used across reconnects)."""
+    import av
+
+    try:
+        container = av.open(str(source), timeout=10.0 if is_network(str(source)) else None)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MediaError(f"{source}: cannot open ({exc})") from exc
+    with container:
+        streams = [s for s in (container.streams.audio[:1] + container.streams.video[:1])]
+        if not streams:
+            raise MediaError(f"{source}: neither an audio nor a video track")
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=sr)
+        audio_pos: float | None = None
+        next_frame = -np.inf
+        wall0, first = time.monotonic(), None
+        for packet in container.demux(*streams):
+            for frame in packet.decode():
+                t = float(frame.time) if frame.time is not None else 0.0
+                if first is None:
+                    first = t
+                if realtime:
+                    delay = (t - first) - (time.monotonic() - wall0)
+                    if delay > 0:
+                        time.sleep(delay)
+                if packet.stream.type == "audio":
+                    if audio_pos is None:
+                        audio_pos = t
+                    frame.pts = None
+                    for f in resampler.resample(frame):
+                        x = f.to_ndarray()[0]
+                        yield "audio", x, offset + audio_pos
+                        audio_pos += x.shape[-1] / sr
+                elif t >= next_frame - 1e-6:
+                    next_frame = t + 1.0 / frame_rate
+                    yield "frame", frame.to_ndarray(format="rgb24"), offset + t
+
+
+def reconnecting_events(source: str, sr: int, frame_rate: float, realtime: bool, retries: int = 5,
+                        backoff: float = 1.0) -> Iterator[Event]:
+    """``media_events`` that re-opens a lost network stream with exponential back-off; timestamps
+    continue on the wall clock across the outage, so the stream sees (and reports) the gap."""
+    attempt, offset, last_t, lost_at = 0, 0.0, 0.0, None
+    while True:
+        try:
+            for kind, data, t in media_events(source, sr, frame_rate, realtime, offset):
+                attempt, last_t = 0, t
+                yield kind, data, t
+            return  # the stream ended normally
+        except MediaError as exc:
+            if not is_network(source) or attempt >= retries:
+                raise
+            lost_at = lost_at or time.monotonic()
+            wait = backoff * 2 ** attempt
+            log.warning("%s: stream lost (%s); re-opening in %.1f s", source, exc, wait)
+            time.sleep(wait)
+            attempt += 1
+            offset = last_t + (time.monotonic() - lost_at)
+
+
+def camera_events(index: int, frame_rate: float = 4.0) -> Iterator[Event]:
+    """Frames from an OpenCV camera, timestamped with the monotonic clock."""
+    import cv2
+
+    cap = cv2.VideoCapture(index)
+    if not cap.isOpened():
+        raise MediaError(f"camera {index}: cannot open (is it connected and free?)")
+    t0, next_frame = time.monotonic(), 0.0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            t = time.monotonic() - t0
+            if not ok:
+                raise MediaError(f"camera {index}: no frame (unplugged?)")
+            if t >= next_frame:
+                next_frame = t + 1.0 / frame_rate
+                yield "frame", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t
+    finally:
+        cap.release()
