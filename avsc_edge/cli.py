@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from .errors import AVSCError, ConfigError
+from .labels import SCENES
 
 EXAMPLES = {
     "demo": "avsc-edge demo --out /tmp/avsc-demo",
@@ -19,6 +22,7 @@ EXAMPLES = {
     "predict": "avsc-edge predict runs/tiny/model.safetensors clip.mp4 --json",
     "export": "avsc-edge export runs/tiny/model.safetensors --recipe cpu-int8 --calib data/synth -o model.int8.onnx",
     "stream": "avsc-edge stream clip.mp4 --model runs/tiny/model.safetensors --hop 1 --realtime",
+    "bench": "avsc-edge bench --batch 1,8 --clips 30 --json bench.json --plot bench.png",
     "info": "avsc-edge info --json",
 }
 
@@ -167,6 +171,66 @@ def cmd_stream(args) -> int:
     return 0
 
 
+def _bench_artifacts(args) -> tuple[list[str], str]:
+    """The artifacts to compare and the dataset to measure on (the demo's when none are given)."""
+    if args.artifacts:
+        if not args.data:
+            raise ConfigError("pass --data DATASET (a TAU-layout folder) with explicit artifacts")
+        return args.artifacts, args.data
+    from .demo import run_demo
+
+    out = Path(args.demo_dir) if args.demo_dir else default_demo_dir()
+    names = ["model.safetensors", "model.onnx", "model.int8.onnx"]
+    if not all((out / n).is_file() for n in names):
+        print(f"bench: building the demo models in {out} first (avsc-edge demo)", file=sys.stderr)
+        run_demo(out, progress=not args.json, log=lambda s: print(s, file=sys.stderr))
+    try:
+        import tensorrt  # noqa: F401
+        print("bench: TensorRT is installed, but this runtime does not load .plan engines yet; skipping them",
+              file=sys.stderr)
+    except ImportError:
+        print("bench: TensorRT not installed: no TensorRT rows", file=sys.stderr)
+    return [str(out / n) for n in names], args.data or str(out / "data")
+
+
+def cmd_bench(args) -> int:
+    from .bench.machine import describe_machine
+
+    machine = describe_machine()
+    if args.kernels:
+        from .bench.kernels import markdown, run
+
+        rows = run()
+        text = markdown(rows)
+        payload = {"machine": machine, "kernels": [r.__dict__ | {"speedup": r.speedup} for r in rows]}
+    else:
+        from .bench.e2e import bench_artifact, plot, rows_json, table
+        from .data import TauDataset
+
+        artifacts, data = _bench_artifacts(args)
+        clips = TauDataset(data).clips(args.split)[: args.clips]
+        labels = np.array([SCENES.index(c.label) for c in clips])
+        rows = []
+        for batch in [int(b) for b in str(args.batch).split(",")]:
+            for a in artifacts:
+                rows.append(bench_artifact(a, clips, labels, batch, args.repeats, threads=args.threads,
+                                           progress=None if args.json else (lambda m: print(m, file=sys.stderr))))
+        text = table(rows)
+        payload = rows_json(rows, machine)
+        if args.plot:
+            plot(rows, args.plot)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+    if args.json and args.json != "-":
+        Path(args.json).write_text(json.dumps(payload, indent=1, default=str))
+    if args.json == "-":
+        print(json.dumps(payload, indent=1, default=str))
+    else:
+        print(f"machine: {machine['cpu']}, {machine['cores']} cores, GPU: {machine['gpu'] or 'none'}")
+        print(text)
+    return 0
+
+
 def cmd_info(args) -> int:
     import platform
 
@@ -260,6 +324,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoothing", type=float, default=0.0, help="exponential smoothing of scores, 0..1")
     p.add_argument("--realtime", action="store_true", help="pace a file to its timestamps")
     p.add_argument("--threads", type=int)
+
+    p = sub.add_parser("bench", help="benchmark backends x precisions x batch sizes (or the kernels) on this device",
+                       description="Benchmark every artifact (default: the demo's PyTorch, ONNX FP32 and INT8 models) "
+                                   "decode-to-label on a validation set.",
+                       epilog=f"example:\n  {EXAMPLES['bench']}\n  avsc-edge bench --kernels",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(fn=cmd_bench)
+    p.add_argument("artifacts", nargs="*", help=".safetensors / .onnx files (default: the demo's)")
+    p.add_argument("--data", help="TAU-layout dataset for accuracy and timing (default: the demo's)")
+    p.add_argument("--split", default="evaluate")
+    p.add_argument("--clips", type=int, default=30)
+    p.add_argument("--batch", default="1", help="comma-separated batch sizes, e.g. 1,8")
+    p.add_argument("--repeats", type=int, default=2, help="passes over the clips (after one warm-up batch)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--demo-dir", help="where the demo models live / are built")
+    p.add_argument("--json", nargs="?", const="-", help="write rows + machine record (to FILE, or stdout)")
+    p.add_argument("--markdown", help="write the table as Markdown")
+    p.add_argument("--plot", help="write latency vs accuracy as PNG")
+    p.add_argument("--kernels", action="store_true", help="run the kernel benchmarks instead")
 
     add("info", cmd_info, "versions and which kernel implementations are active")
     return ap

@@ -5,6 +5,7 @@ All decoding errors surface as :class:`~avsc_edge.errors.MediaError` with the fi
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -156,9 +157,9 @@ def sample_frames(path: str | os.PathLike, times: Sequence[float], method: str =
         except av_errors() as exc:
             if picker.empty:
                 raise MediaError(f"{path}: video track is corrupt or truncated ({exc})") from exc
-    if picker.missing:
-        raise MediaError(f"{path}: video track holds no decodable frames")
-    return np.stack(picker.frames), picker.times  # type: ignore[arg-type]
+        if picker.missing:
+            raise MediaError(f"{path}: video track holds no decodable frames")
+        return np.stack(picker.frames), picker.times
 
 
 def av_errors() -> tuple[type[BaseException], ...]:
@@ -167,32 +168,50 @@ def av_errors() -> tuple[type[BaseException], ...]:
     return (av.error.FFmpegError,)
 
 
+_local = threading.local()
+
+
+def to_rgb(frame) -> np.ndarray:
+    """RGB uint8 ``[H, W, 3]`` of a decoded video frame. One reformatter per thread: PyAV's
+    per-frame default builds a new scaler context for every frame (~8 ms each at any size)."""
+    from av.video.reformatter import VideoReformatter
+
+    reformatter = getattr(_local, "reformatter", None)
+    if reformatter is None:
+        reformatter = _local.reformatter = VideoReformatter()
+    return reformatter.reformat(frame, format="rgb24").to_ndarray()
+
+
 class _NearestFrames:
-    """Keeps, for each wanted time, the decoded frame closest to it."""
+    """Keeps, for each wanted time, the decoded frame closest to it; converts to RGB only the
+    frames finally chosen (the YUV->RGB conversion costs more than decoding)."""
 
     def __init__(self, want: np.ndarray) -> None:
         self.want = want
-        self.frames: list[np.ndarray | None] = [None] * len(want)
+        self.chosen: list = [None] * len(want)    # av.VideoFrame (kept, not converted)
         self.times = np.full(len(want), np.nan)
         self.best = np.full(len(want), np.inf)
 
     @property
     def empty(self) -> bool:
-        return all(f is None for f in self.frames)
+        return all(f is None for f in self.chosen)
 
     @property
     def missing(self) -> bool:
-        return any(f is None for f in self.frames)
+        return any(f is None for f in self.chosen)
+
+    @property
+    def frames(self) -> list[np.ndarray]:
+        converted: dict[int, np.ndarray] = {}
+        return [converted.setdefault(id(f), to_rgb(f)) for f in self.chosen]
 
     def scan(self, frames, stop_after: float) -> None:
         for frame in frames:
             t = float(frame.time) if frame.time is not None else 0.0
             dist = np.abs(self.want - t)
             closer = dist < self.best
-            if closer.any():
-                rgb = frame.to_ndarray(format="rgb24")
-                for i in np.flatnonzero(closer):
-                    self.frames[i], self.best[i], self.times[i] = rgb, dist[i], t
+            for i in np.flatnonzero(closer):
+                self.chosen[i], self.best[i], self.times[i] = frame, dist[i], t
             if t > stop_after and not closer.any():
                 break
 

@@ -12,6 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import MediaError
+from ..media import to_rgb
 
 log = logging.getLogger("avsc_edge")
 Event = tuple[str, np.ndarray, float]
@@ -59,7 +60,7 @@ def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, re
                         audio_pos += x.shape[-1] / sr
                 elif t >= next_frame - 1e-6:
                     next_frame = t + 1.0 / frame_rate
-                    yield "frame", frame.to_ndarray(format="rgb24"), offset + t
+                    yield "frame", to_rgb(frame), offset + t
 
 
 def reconnecting_events(source: str, sr: int, frame_rate: float, realtime: bool, retries: int = 5,
