@@ -1,0 +1,51 @@
+"""`avsc-edge bench` in a small configuration: it runs, and its JSON has every field."""
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from avsc_edge.bench.e2e import ROW_FIELDS  # noqa: E402
+from avsc_edge.cli import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def artifacts(tiny_checkpoint, tiny_dataset, tmp_path_factory):
+    from avsc_edge.export.pipeline import run_recipe
+    from avsc_edge.export.recipes import load_recipe
+
+    out = tmp_path_factory.mktemp("bench")
+    fp32 = run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), out / "m.onnx").artifact
+    int8 = run_recipe(tiny_checkpoint, load_recipe("cpu-int8"), out / "m.int8.onnx", str(tiny_dataset)).artifact
+    return [str(tiny_checkpoint), str(fp32), str(int8)]
+
+
+def test_bench_json_markdown_plot(artifacts, tiny_dataset, tmp_path, capsys):
+    js, md, png = tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png"
+    assert main(["bench", *artifacts, "--data", str(tiny_dataset), "--clips", "4", "--batch", "1,2", "--repeats", "1",
+                 "--json", str(js), "--markdown", str(md), "--plot", str(png)]) == 0
+    data = json.loads(js.read_text())
+    assert {"cpu", "cores", "gpu", "versions", "kernels"} <= set(data["machine"])
+    rows = data["rows"]
+    assert len(rows) == 6 and {(r["backend"], r["precision"], r["batch"]) for r in rows} >= {
+        ("pytorch", "fp32", 1), ("onnxruntime", "fp32", 2), ("onnxruntime", "int8", 1)}
+    for r in rows:
+        assert set(ROW_FIELDS) <= set(r)
+        assert {"decode", "features", "frames", "inference"} <= set(r["stages"])
+        assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] and r["clips_per_s"] > 0 and 0 <= r["accuracy"] <= 1
+    assert md.read_text().count("\n") == 8 and png.read_bytes()[:4] == b"\x89PNG"
+    assert "onnxruntime" in capsys.readouterr().out
+
+
+def test_bench_needs_data_with_explicit_artifacts(artifacts, capsys):
+    assert main(["bench", artifacts[0]]) == 2
+    assert "--data" in capsys.readouterr().err
+
+
+def test_bench_kernels_json(capsys, monkeypatch):
+    from avsc_edge.bench import kernels
+
+    monkeypatch.setattr(kernels, "bench_log_mel", lambda threads: [kernels.Row("log_mel", "tiny", 1, 1.0, "x", 2.0)])
+    assert main(["bench", "--kernels", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kernels"][0]["kernel"] == "cross_attention" and data["kernels"][-1]["speedup"] == 2.0
