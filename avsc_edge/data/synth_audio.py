@@ -80,12 +80,17 @@ def speech_babble(rng, n, sr):
     return x
 
 
-def chimes(rng, n, sr):
-    g = int(sr * 0.8)
+def _struck(rng, n, sr, seconds, f_range, ratios, tau, rate_range):
+    """A struck object (chime, bell): inharmonic partials with an exponential decay, repeated."""
+    g = int(sr * seconds)
     tg = _t(g, sr)
-    f = rng.uniform(1200, 1800)
-    grain = sum(np.sin(2 * np.pi * f * r * tg) for r in (1, 2.4, 3.9)) * _decay(g, sr, 0.25) / 3
-    return _place(n, _onsets(rng, n, sr, rng.uniform(0.5, 1.0)), grain)
+    f = rng.uniform(*f_range)
+    grain = sum(np.sin(2 * np.pi * f * r * tg) for r in ratios) * _decay(g, sr, tau) / len(ratios)
+    return _place(n, _onsets(rng, n, sr, rng.uniform(*rate_range)), grain)
+
+
+def chimes(rng, n, sr):
+    return _struck(rng, n, sr, 0.8, (1200, 1800), (1, 2.4, 3.9), 0.25, (0.5, 1.0))
 
 
 def rail_clack(rng, n, sr):
@@ -125,11 +130,7 @@ def fountain_splash(rng, n, sr):
 
 
 def bell_ding(rng, n, sr):
-    g = int(sr * 1.2)
-    tg = _t(g, sr)
-    f = rng.uniform(700, 900)
-    grain = sum(np.sin(2 * np.pi * f * r * tg) for r in (1, 2.76, 5.4)) * _decay(g, sr, 0.4) / 3
-    return _place(n, _onsets(rng, n, sr, rng.uniform(0.3, 0.5)), grain)
+    return _struck(rng, n, sr, 1.2, (700, 900), (1, 2.76, 5.4), 0.4, (0.3, 0.5))
 
 
 RENDERERS: dict[str, Renderer] = {
