@@ -116,22 +116,28 @@ def table(rows: list[BenchRow]) -> str:
 
 
 def plot(rows: list[BenchRow], path: str | os.PathLike) -> None:
-    """Latency (p50, log scale) against accuracy, one marker per backend/precision, one per batch."""
+    """Latency (p50, log scale) against accuracy: colour = backend/precision, marker = batch size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    kinds = sorted({(r.backend, r.precision) for r in rows})
+    batches = sorted({r.batch for r in rows})
+    markers = "osD^vP*X"
+    fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
-        ax.scatter(r.p50_ms, r.accuracy, s=40 + 20 * r.batch, alpha=0.8)
-        ax.annotate(f"{r.backend} {r.precision} b{r.batch}", (r.p50_ms, r.accuracy), fontsize=7,
-                    textcoords="offset points", xytext=(5, 3))
+        ax.scatter(r.p50_ms, r.accuracy, s=70, color=f"C{kinds.index((r.backend, r.precision))}",
+                   marker=markers[batches.index(r.batch) % len(markers)], alpha=0.85, edgecolors="black")
+    handles = [plt.Line2D([], [], color=f"C{i}", marker="o", ls="", label=f"{b} {p}") for i, (b, p) in enumerate(kinds)]
+    handles += [plt.Line2D([], [], color="gray", marker=markers[i % len(markers)], ls="", label=f"batch {b}")
+                for i, b in enumerate(batches)]
+    ax.legend(handles=handles, fontsize=8, loc="best")
     ax.set_xscale("log")
     ax.set_xlabel("latency per clip, p50 (ms, decode to label)")
     ax.set_ylabel("accuracy (validation)")
     ax.set_title("avsc-edge bench: latency vs accuracy")
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -6,8 +6,13 @@ import time
 from typing import Callable
 
 
-def median_time(fn: Callable[[], object], repeats: int = 20, warmup: int = 3, min_seconds: float = 0.0) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs (at least ``min_seconds`` in total)."""
+def median_time(fn: Callable[[], object], repeats: int = 20, warmup: int = 3, min_seconds: float = 0.0,
+                settle: float = 0.3) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs (at least ``min_seconds`` in total).
+
+    Sleeps ``settle`` seconds first: OpenMP pools of a previous measurement (torch ships its own)
+    keep spinning for a while after their last task and would steal cores from this one."""
+    time.sleep(settle)
     for _ in range(warmup):
         fn()
     times = []

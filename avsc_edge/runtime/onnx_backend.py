@@ -10,15 +10,25 @@ from ..errors import ArtifactError, InputError
 from .artifact import info_from_metadata, input_specs
 
 
+def session_options(threads: int | None):
+    """ONNX Runtime options for a pipeline: idle intra-op threads sleep instead of spin-waiting,
+    so they do not steal the cores that decoding and the log-mel kernel need between calls."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 class OnnxBackend:
     name = "onnxruntime"
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = int(threads)
+        opts = session_options(threads)
         available = ort.get_available_providers()
         wanted = {"cpu": ["CPUExecutionProvider"],
                   "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],

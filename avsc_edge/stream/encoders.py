@@ -53,15 +53,14 @@ class OnnxEncoders:
 
         from ..export.split import split_paths
         from ..runtime.artifact import info_from_metadata
+        from ..runtime.onnx_backend import session_options
 
         paths = split_paths(path)
         missing = [str(p) for p in paths.values() if not p.is_file()]
         if missing:
             raise ArtifactError(f"{path}: streaming needs the split graphs {missing}; export with "
                                 "`avsc-edge export ... --split`")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = int(threads)
+        opts = session_options(threads)
         self.audio_session = ort.InferenceSession(str(paths["audio"]), opts, providers=["CPUExecutionProvider"])
         self.visual_session = ort.InferenceSession(str(paths["visual"]), opts, providers=["CPUExecutionProvider"])
         self.info = info_from_metadata(self.audio_session.get_modelmeta().custom_metadata_map, str(paths["audio"]))
