@@ -132,8 +132,10 @@ def sample_frames(path: str | os.PathLike, times: Sequence[float], method: str =
     """RGB frames nearest to each time in seconds: (uint8 ``[T, H, W, 3]``, float64 timestamps ``[T]``).
 
     ``method="decode"`` decodes forward once and stops after the last requested time;
-    ``"seek"`` seeks to the keyframe before each time and decodes from there (faster when the
-    times are far apart in a long video); ``"auto"`` seeks when the times are more than 2 s apart.
+    ``"seek"`` seeks to the keyframe before each time and decodes from there; ``"auto"`` seeks
+    only when the times are more than 30 s apart. Measured (benchmarks/README.md): on a 60-s
+    30-fps H.264 video with a keyframe every 2 s, seeking is 4x slower than decoding for 48 frames
+    and merely ties at one frame per 10 s, because each seek decodes from the previous keyframe.
     """
     want = np.asarray(sorted(times), dtype=np.float64)
     if want.size == 0:
@@ -141,7 +143,7 @@ def sample_frames(path: str | os.PathLike, times: Sequence[float], method: str =
     if method not in ("auto", "seek", "decode"):
         raise InputError(f"method must be auto, seek or decode, got {method!r}")
     if method == "auto":
-        method = "seek" if want.size > 1 and np.min(np.diff(want)) > 2.0 else "decode"
+        method = "seek" if want.size > 1 and np.min(np.diff(want)) > 30.0 else "decode"
     with _open(path) as c:
         if not c.streams.video:
             raise MissingStreamError(f"{path}: no video track")

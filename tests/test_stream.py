@@ -180,6 +180,7 @@ def test_soak_ten_minutes_bounded_memory(enc):
     expected = np.arange(1.5, seconds - 0.05, 1.0)
     assert len(times) == len(expected) and np.allclose(times, expected)
     growth_mb = (rss[-1] - rss[1]) / 1024
+    print(f"soak: {len(times)} predictions, peak RSS {rss[1] / 1024:.0f} -> {rss[-1] / 1024:.0f} MB")
     assert growth_mb < 20, f"peak RSS grew by {growth_mb:.1f} MB over the soak"
     assert len(st.frames) < 64 and len(st.embeddings) < 64
 
