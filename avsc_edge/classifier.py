@@ -29,9 +29,10 @@ def open_backend(path: str | os.PathLike, device: str = "cpu", threads: int | No
 
         return OnnxBackend(p, device, threads)
     if suffix in (".plan", ".engine"):
-        raise ArtifactError(f"{p}: TensorRT engines are not supported by this runtime yet; use the .onnx model "
-                            "(ONNX Runtime, optionally with its TensorRT execution provider)")
-    raise ArtifactError(f"{p}: unsupported artifact type {suffix!r}; expected .onnx or .safetensors")
+        from .runtime.tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(p, device, threads)
+    raise ArtifactError(f"{p}: unsupported artifact type {suffix!r}; expected .onnx, .plan/.engine or .safetensors")
 
 
 class Classifier:
@@ -82,13 +83,15 @@ class Classifier:
             source = str(video or audio)
         return self._classify(inputs, source, t0)
 
-    def stream(self, source, hop: float = 1.0, realtime: bool = False, config=None) -> Iterator[Prediction]:
+    def stream(self, source, hop: float = 1.0, realtime: bool = False, config=None,
+               microphone: int | bool | None = None) -> Iterator[Prediction]:
         """Predictions every ``hop`` seconds over a rolling window of a live or recorded source: a
         file played as a stream, an ``rtsp://``/``http://``/``udp://`` URL (re-opened with back-off
-        when lost), or a camera index (visual only). ``realtime`` paces a file to its timestamps.
+        when lost), or a camera index (``None`` for none) with ``microphone=True`` (or a device
+        index; needs ``sounddevice``). ``realtime`` paces a file to its timestamps.
         Incremental compute needs a ``.safetensors`` checkpoint or an ``.onnx`` model exported
         with ``--split``."""
-        from .stream.sources import camera_events, reconnecting_events
+        from .stream.sources import device_events, reconnecting_events
         from .stream.state import StreamConfig, StreamState
         from .stream.encoders import open_encoders
 
@@ -96,7 +99,8 @@ class Classifier:
         sr = self.info.feature_config.sr
         state = StreamState(open_encoders(self.path, self.threads), sr, cfg, str(source))
         rate = 2.0 * self.info.clip_config.num_frames / self.info.clip_config.seconds
-        events = (camera_events(source, rate) if isinstance(source, int)
+        live = source is None or isinstance(source, int)
+        events = (device_events(source, microphone, sr, rate) if live
                   else reconnecting_events(str(source), sr, rate, realtime))
         for kind, data, t in events:
             preds = state.add_audio(data, t) if kind == "audio" else state.add_frame(data, t)

@@ -157,9 +157,10 @@ def cmd_stream(args) -> int:
     from .stream.state import StreamConfig
 
     clf = Classifier(args.model, threads=args.threads)
-    source = int(args.source) if args.source.isdigit() else args.source
+    source = int(args.source) if args.source.isdigit() else None if args.source == "mic" else args.source
     cfg = StreamConfig(hop=args.hop, smoothing=args.smoothing)
-    for p in clf.stream(source, realtime=args.realtime, config=cfg):
+    mic = True if args.microphone else None
+    for p in clf.stream(source, realtime=args.realtime, config=cfg, microphone=mic):
         if args.json:
             print(json.dumps({"t": round(p.timestamp, 3), "label": p.label, "confidence": round(p.confidence, 4),
                               "modalities": list(p.modalities), "latency_ms": round(p.timings["total_ms"], 2),
@@ -184,13 +185,21 @@ def _bench_artifacts(args) -> tuple[list[str], str]:
     if not all((out / n).is_file() for n in names):
         print(f"bench: building the demo models in {out} first (avsc-edge demo)", file=sys.stderr)
         run_demo(out, progress=not args.json, log=lambda s: print(s, file=sys.stderr))
+    artifacts = [str(out / n) for n in names]
     try:
         import tensorrt  # noqa: F401
-        print("bench: TensorRT is installed, but this runtime does not load .plan engines yet; skipping them",
-              file=sys.stderr)
     except ImportError:
         print("bench: TensorRT not installed: no TensorRT rows", file=sys.stderr)
-    return [str(out / n) for n in names], args.data or str(out / "data")
+    else:
+        from .export.pipeline import run_recipe
+        from .export.recipes import load_recipe
+
+        for recipe in ("desktop-fp16", "desktop-int8"):
+            plan = out / f"model.{recipe}.plan"
+            if not plan.is_file():
+                run_recipe(out / "model.safetensors", load_recipe(recipe), plan, str(out / "data"))
+            artifacts.append(str(plan))
+    return artifacts, args.data or str(out / "data")
 
 
 def cmd_bench(args) -> int:
@@ -318,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", action="store_true", help="also write the streaming graphs (NAME.audio.onnx, ...)")
 
     p = add("stream", cmd_stream, "classify a file, URL or camera as a live stream: one line per hop")
-    p.add_argument("source", help="file, rtsp:// / http:// / udp:// URL, or camera index (0)")
+    p.add_argument("source", help="file, rtsp:// / http:// / udp:// URL, camera index (0), or 'mic'")
+    p.add_argument("--microphone", action="store_true", help="with a camera index: also capture the default "
+                   "microphone (needs sounddevice)")
     p.add_argument("--model", required=True, help=".safetensors, or .onnx exported with --split")
     p.add_argument("--hop", type=float, default=1.0, help="seconds between predictions")
     p.add_argument("--smoothing", type=float, default=0.0, help="exponential smoothing of scores, 0..1")

@@ -67,3 +67,20 @@ def test_compatibility_checks_before_deserialising():
         check_compatible(header(), "10.3.0", "9.0", "m.plan")
     with pytest.raises(ArtifactError, match="avsc-edge 9.9"):
         check_compatible(header(sdk_version="9.9.0"), "10.3.0", "8.7", "m.plan")
+
+
+def test_classifier_refuses_bad_plans_before_tensorrt(tmp_path):
+    """Foreign or truncated plans fail with ArtifactError whether or not TensorRT is installed;
+    a valid header without TensorRT names the missing dependency."""
+    from avsc_edge import Classifier
+    from avsc_edge.errors import DependencyError
+
+    (tmp_path / "foreign.plan").write_bytes(os.urandom(500))
+    with pytest.raises(ArtifactError, match="not an avsc-edge plan"):
+        Classifier(tmp_path / "foreign.plan")
+    good = write_plan(tmp_path / "m.engine", header(), os.urandom(100))
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        with pytest.raises(DependencyError, match="TensorRT"):
+            Classifier(good)

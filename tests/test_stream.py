@@ -221,3 +221,16 @@ def test_example_producer_runs(tiny_checkpoint):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "stats:" in out.stdout and "audio+visual" in out.stdout
+
+
+def test_missing_devices_are_clear_errors(tiny_checkpoint):
+    from avsc_edge.errors import MediaError
+
+    clf = Classifier(tiny_checkpoint)
+    with pytest.raises(MediaError, match="camera 97"):
+        next(iter(clf.stream(97)))
+    try:
+        import sounddevice  # noqa: F401
+    except (ImportError, OSError):
+        with pytest.raises(MediaError, match="sounddevice"):
+            next(iter(clf.stream(None, microphone=True)))

@@ -42,3 +42,34 @@ def info_from_metadata(meta: dict[str, str], where: str) -> ArtifactInfo:
         raise ArtifactError(f"{where}: invalid avsc-edge metadata ({exc})") from exc
     check_sdk_version(info.sdk_version, where)
     return info
+
+
+def make_feeds(info: ArtifactInfo, log_mel: np.ndarray | None, frames: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Both graph inputs for a batch: the given arrays (shape-checked), zeros for a missing
+    modality (its single-modality head does not depend on them)."""
+    from ..errors import InputError
+
+    given = log_mel if log_mel is not None else frames
+    if given is None:
+        raise InputError("no input modality")
+    batch = given.shape[0]
+    feeds = {}
+    for name, arr in (("log_mel", log_mel), ("frames", frames)):
+        shape = [batch, *input_specs(info)[name][1:]]
+        if arr is not None and list(arr.shape) != shape:
+            raise InputError(f"{name} has shape {list(arr.shape)}, the model expects {shape}")
+        feeds[name] = np.ascontiguousarray(arr, np.float32) if arr is not None else np.zeros(shape, np.float32)
+    return feeds
+
+
+def select_outputs(out: dict[str, np.ndarray], has_audio: bool, has_video: bool) -> dict:
+    """The graph's outputs -> what the classifier reads: the fused head with both modalities,
+    the single-modality head otherwise."""
+    if has_audio and has_video:
+        result = {k: out[k] for k in ("scene_logits", "event_logits", "object_logits", "event_to_object")}
+        result["modalities"] = ("audio", "visual")
+    elif has_audio:
+        result = {"scene_logits": out["audio_logits"], "event_logits": out["event_logits"], "modalities": ("audio",)}
+    else:
+        result = {"scene_logits": out["visual_logits"], "object_logits": out["object_logits"], "modalities": ("visual",)}
+    return result

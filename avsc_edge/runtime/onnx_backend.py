@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from ..errors import ArtifactError, InputError
-from .artifact import info_from_metadata, input_specs
+from .artifact import info_from_metadata, make_feeds, select_outputs
 
 
 def session_options(threads: int | None):
@@ -45,24 +45,9 @@ class OnnxBackend:
         self.info = info_from_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
         self.precision = self.info.precision
         self.providers = self.session.get_providers()
-        self._specs = input_specs(self.info)
         self._outputs = [o.name for o in self.session.get_outputs()]
 
-    def run(self, log_mel: np.ndarray | None, frames: np.ndarray | None) -> dict[str, np.ndarray]:
-        batch = (log_mel if log_mel is not None else frames).shape[0]
-        feeds = {}
-        for name, given in (("log_mel", log_mel), ("frames", frames)):
-            shape = [batch, *self._specs[name][1:]]
-            if given is not None and list(given.shape) != shape:
-                raise InputError(f"{name} has shape {list(given.shape)}, the model expects {shape}")
-            feeds[name] = np.ascontiguousarray(given, np.float32) if given is not None else np.zeros(shape, np.float32)
+    def run(self, log_mel: np.ndarray | None, frames: np.ndarray | None) -> dict:
+        feeds = make_feeds(self.info, log_mel, frames)
         out = dict(zip(self._outputs, self.session.run(self._outputs, feeds)))
-        if log_mel is not None and frames is not None:
-            result = {k: out[k] for k in ("scene_logits", "event_logits", "object_logits", "event_to_object")}
-            result["modalities"] = ("audio", "visual")
-        elif log_mel is not None:
-            result = {"scene_logits": out["audio_logits"], "event_logits": out["event_logits"], "modalities": ("audio",)}
-        else:
-            result = {"scene_logits": out["visual_logits"], "object_logits": out["object_logits"],
-                      "modalities": ("visual",)}
-        return result
+        return select_outputs(out, log_mel is not None, frames is not None)

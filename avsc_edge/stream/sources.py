@@ -104,3 +104,54 @@ def camera_events(index: int, frame_rate: float = 4.0) -> Iterator[Event]:
                 yield "frame", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t
     finally:
         cap.release()
+
+
+def device_events(camera: int | None, microphone: int | bool | None, sr: int, frame_rate: float = 4.0,
+                  block: float = 0.1) -> Iterator[Event]:
+    """A camera (OpenCV) and/or a microphone (``sounddevice``, mono at ``sr``) on one monotonic
+    clock, merged from two capture threads. UNTESTED here: our machines have neither device."""
+    import queue
+    import threading
+
+    events: queue.Queue = queue.Queue(maxsize=256)
+    stop = threading.Event()
+    t0 = time.monotonic()
+
+    def put(item) -> None:
+        try:
+            events.put(item, timeout=1.0)
+        except queue.Full:
+            log.warning("device capture: consumer too slow, dropping %s", item[0])
+
+    def mic() -> None:
+        try:
+            import sounddevice as sd
+        except ImportError:
+            put(("error", MediaError("microphone capture needs sounddevice: pip install sounddevice"), 0.0))
+            return
+        device = None if microphone is True else microphone
+        with sd.InputStream(samplerate=sr, channels=1, dtype="float32", blocksize=int(sr * block), device=device) as s:
+            while not stop.is_set():
+                data, _ = s.read(int(sr * block))
+                put(("audio", data[:, 0].copy(), time.monotonic() - t0 - len(data) / sr))
+
+    def cam() -> None:
+        try:
+            for kind, data, _ in camera_events(camera, frame_rate):
+                put((kind, data, time.monotonic() - t0))
+                if stop.is_set():
+                    return
+        except MediaError as exc:
+            put(("error", exc, 0.0))
+
+    threads = [threading.Thread(target=f, daemon=True) for f, on in ((mic, microphone), (cam, camera is not None)) if on]
+    for t in threads:
+        t.start()
+    try:
+        while True:
+            kind, data, t = events.get()
+            if kind == "error":
+                raise data
+            yield kind, data, t
+    finally:
+        stop.set()
