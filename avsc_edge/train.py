@@ -71,7 +71,7 @@ def artifact_info(features: FeatureConfig, clip: ClipConfig, model: ModelConfig,
                         precision="fp32", metrics=metrics or {})
 
 
-def _save_state(path: Path, opt, epoch: int, history: list[dict], rng: dict) -> None:
+def _save_state(path: Path, opt, sched, epoch: int, history: list[dict], rng: dict) -> None:
     """Optimizer state, epoch, history and RNG states (so a resumed run equals an uninterrupted one)."""
     import json
 
@@ -87,11 +87,12 @@ def _save_state(path: Path, opt, epoch: int, history: list[dict], rng: dict) -> 
             else:
                 scalars[f"{pid}.{k}"] = v
     tensors.update({f"rng.{k}": v for k, v in rng.items()})
-    meta = {"epoch": epoch, "param_groups": sd["param_groups"], "scalars": scalars, "history": history}
+    meta = {"epoch": epoch, "param_groups": sd["param_groups"], "scalars": scalars, "history": history,
+            "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)}))
 
 
-def _load_state(path: Path, opt) -> tuple[int, list[dict], dict]:
+def _load_state(path: Path, opt, sched) -> tuple[int, list[dict], dict]:
     import json
 
     from safetensors import safe_open
@@ -110,6 +111,7 @@ def _load_state(path: Path, opt) -> tuple[int, list[dict], dict]:
         pid, name = key.split(".", 1)
         state.setdefault(int(pid), {})[name] = v
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    sched.load_state_dict({**sched.state_dict(), **meta["scheduler"]})
     return meta["epoch"], meta["history"], rng
 
 
@@ -156,11 +158,9 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
 
         weights, _ = load_checkpoint(out / "model.safetensors")
         model.load_state_dict(weights)
-        start_epoch, history, rng = _load_state(state_path, opt)
+        start_epoch, history, rng = _load_state(state_path, opt, sched)
         torch.set_rng_state(rng["torch"])
         gen.set_state(rng["shuffle"])
-        for _ in range(start_epoch * steps_per_epoch):
-            sched.step()
     use_amp = train_cfg.amp and device == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     t = lambda a: None if a is None else torch.from_numpy(a).to(device)  # noqa: E731
@@ -198,7 +198,7 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
         bar.set_postfix(loss=f"{record['loss']:.3f}")
         if rank == 0:
             save_checkpoint(out / "model.safetensors", model.state_dict(), artifact_info(features, clip, model_cfg))
-            _save_state(state_path, opt, epoch + 1, history,
+            _save_state(state_path, opt, sched, epoch + 1, history,
                         {"torch": torch.get_rng_state(), "shuffle": gen.get_state()})
         if on_epoch:
             on_epoch(record)
