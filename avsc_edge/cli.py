@@ -280,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", cmd_demo, "synthesise data, train the tiny model, evaluate and classify a clip (CPU, minutes)")
     p.add_argument("--out", help=f"work folder (default: {default_demo_dir()})")
-    p.add_argument("--clips", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--clips", type=int, default=300, help="synthetic clips (4 s each)")
+    p.add_argument("--epochs", type=int, default=30)
 
     p = add("synth", cmd_synth, "write a synthetic dataset in the TAU Urban Audio-Visual Scenes 2021 layout")
     p.add_argument("--out", required=True)

@@ -17,7 +17,7 @@ from .config import ClipConfig, FeatureConfig, ModelConfig, TrainConfig
 DEMO_SECONDS = 4.0
 
 
-def run_demo(out: Path, clips: int = 200, epochs: int = 20, progress: bool = True,
+def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = True,
              log: Callable[[str], None] = print) -> dict:
     from tqdm import tqdm
 
