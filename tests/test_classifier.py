@@ -1,5 +1,4 @@
 """Classifier on the PyTorch reference: containers, TAU pairs, arrays, missing modalities."""
-import av
 import numpy as np
 import pytest
 
@@ -75,3 +74,15 @@ def test_bad_files(clf, tmp_path):
             clf.predict(tmp_path / name)
     with pytest.raises(ArtifactError):
         Classifier(tmp_path / "text.mp4")
+
+
+def test_predict_batch_over_a_folder_a_glob_and_a_tau_root(clf, tiny_dataset):
+    videos = sorted((tiny_dataset / "video").glob("*.mp4"))
+    one_by_one = [clf.predict(v) for v in videos[:3]]
+    by_glob = clf.predict_batch(str(tiny_dataset / "video" / "*.mp4"))
+    by_folder = clf.predict_batch(tiny_dataset / "video")
+    assert len(by_glob) == len(by_folder) == 20
+    for a, b in zip(one_by_one, by_glob[:3]):  # decoding on worker threads changes nothing
+        assert a.label == b.label and max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-6
+    by_root = clf.predict_batch(tiny_dataset)  # a TAU root: its fold1_test pairs (WAV + MP4)
+    assert len(by_root) == 10 and all(p.modalities == ("audio", "visual") for p in by_root)

@@ -3,7 +3,6 @@ frame sampling by seeking against decoding every frame. Medians after warm-up.""
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -7,7 +7,6 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -90,7 +89,3 @@ def load_featureset(dataset: TauDataset, split: str, features: FeatureConfig, wi
     truth = dataset.ground_truth()
     return FeatureSet(log_mel, frames, labels, stems, _tags(truth, stems, "events", EVENTS),
                       _tags(truth, stems, "objects", OBJECTS))
-
-
-def cache_dir(dataset_root: str | os.PathLike) -> Path:
-    return Path(dataset_root) / ".avsc_cache"

@@ -45,10 +45,3 @@ SCENE_SOURCES: dict[str, dict[int, float]] = {
 assert set(SCENE_SOURCES) == set(SCENES)
 assert all(e in EVENTS and o in OBJECTS for e, o in SOURCES)
 
-
-def cooccurrence() -> list[list[bool]]:
-    """``[n_events][n_objects]``: True where some source pairs that event with that object."""
-    table = [[False] * len(OBJECTS) for _ in EVENTS]
-    for event, obj in SOURCES:
-        table[EVENTS.index(event)][OBJECTS.index(obj)] = True
-    return table

@@ -4,7 +4,6 @@ SDK metadata in ``metadata_props``."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 

@@ -6,7 +6,6 @@ import os
 import numpy as np
 
 from ..checkpoint import load_checkpoint
-from ..config import ArtifactInfo
 from ..errors import ArtifactError, require
 
 
@@ -40,6 +39,3 @@ class TorchBackend:
         result["modalities"] = out.modalities
         return result
 
-
-def describe(info: ArtifactInfo) -> dict:
-    return {"sdk_version": info.sdk_version, "precision": info.precision, "variant": info.model.get("variant")}
