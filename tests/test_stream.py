@@ -98,7 +98,10 @@ def test_late_chunks_gaps_and_clock_jumps(enc, rng):
     for i in range(20):
         st.add_audio(chunk, i * 0.1)
     assert st.add_audio(chunk, 0.5) == [] and st.stats["late_audio_chunks"] == 1   # from the past
-    st.add_audio(chunk, 2.2)                                                       # 0.2-s gap: filled
+    st.add_audio(chunk, 2.0 - 0.01)                                                # within jitter: contiguous
+    st.add_audio(chunk, 2.1 + 0.015)
+    assert st.stats["late_audio_chunks"] == 1 and st.stats["audio_gaps_filled"] == 0
+    st.add_audio(chunk, 2.4)                                                       # 0.2-s gap: filled
     assert st.stats["audio_gaps_filled"] == 1
     st.add_audio(chunk, 60.0)                                                      # clock jump: restart
     assert st.stats["audio_restarts"] == 1

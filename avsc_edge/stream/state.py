@@ -37,6 +37,7 @@ class StreamConfig(JsonConfig):
     the module docstring."""
 
     hop: float = 1.0
+    jitter: float = 0.02
     audio_gap: float = 0.5
     stall: float = 2.0
     smoothing: float = 0.0
@@ -48,8 +49,8 @@ class StreamConfig(JsonConfig):
             raise ConfigError(f"StreamConfig.hop must be in 0.01..600 s, got {self.hop}")
         if not 0 <= self.smoothing < 1:
             raise ConfigError(f"StreamConfig.smoothing must be in [0, 1), got {self.smoothing}")
-        if self.stall <= 0 or self.audio_gap < 0:
-            raise ConfigError("StreamConfig.stall must be > 0 and audio_gap >= 0")
+        if self.stall <= 0 or not 0 <= self.jitter <= self.audio_gap:
+            raise ConfigError("StreamConfig needs stall > 0 and 0 <= jitter <= audio_gap")
 
 
 class _AudioTrack:
@@ -166,15 +167,14 @@ class StreamState:
         if self.audio is None:
             self._start_audio(timestamp if timestamp is not None else self.now)
         elif timestamp is not None:
-            expected = self.audio.end
-            if timestamp < expected - 0.5 / self.sample_rate * 1000:  # more than 0.5 ms in the past
+            gap = timestamp - self.audio.end
+            if gap < -self.cfg.jitter:
                 self.stats["late_audio_chunks"] += 1
                 return []
-            gap = timestamp - expected
             if gap > self.cfg.audio_gap:
                 self.stats["audio_restarts"] += 1
                 self._start_audio(timestamp)
-            elif gap > 1.0 / self.sample_rate:
+            elif gap > self.cfg.jitter:
                 self.stats["audio_gaps_filled"] += 1
                 self.audio.push(np.zeros(int(round(gap * self.sample_rate)), np.float32))
                 notes.append("audio gap filled")
