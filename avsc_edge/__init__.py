@@ -14,13 +14,16 @@ from .version import __version__
 if TYPE_CHECKING:
     from .classifier import Classifier
     from .runtime.prediction import Prediction
+    from .stream import StreamClassifier, StreamConfig
 
 __all__ = [
     "AVSCError", "ArtifactError", "Classifier", "ClipConfig", "ConfigError", "DatasetError", "DependencyError",
-    "FeatureConfig", "InputError", "MediaError", "ModelConfig", "Prediction", "TrainConfig", "__version__",
+    "FeatureConfig", "InputError", "MediaError", "ModelConfig", "Prediction", "StreamClassifier", "StreamConfig",
+    "TrainConfig", "__version__",
 ]
 
-_LAZY = {"Classifier": ("classifier", "Classifier"), "Prediction": ("runtime.prediction", "Prediction")}
+_LAZY = {"Classifier": ("classifier", "Classifier"), "Prediction": ("runtime.prediction", "Prediction"),
+         "StreamClassifier": ("stream", "StreamClassifier"), "StreamConfig": ("stream", "StreamConfig")}
 
 
 def __getattr__(name: str):
@@ -29,7 +32,7 @@ def __getattr__(name: str):
 
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(f".{module}", __name__), attr)
-    if name in ("features", "kernels", "media"):
+    if name in ("features", "kernels", "media", "stream"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
