@@ -100,7 +100,7 @@ def cmd_predict(args) -> int:
     from .classifier import Classifier
     from .runtime.batch import dcase_csv, expand_inputs, predict_many
 
-    clf = Classifier(args.model, threads=args.threads, strict=args.strict)
+    clf = Classifier(args.model, device=args.device, threads=args.threads, strict=args.strict)
     pairs = expand_inputs(args.inputs)
     results, failures = [], []
     for name, r in predict_many(clf, pairs, workers=args.workers, progress=not (args.json or args.csv)):
@@ -314,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help=".onnx, .safetensors")
     p.add_argument("inputs", nargs="+", help="files, globs ('clips/*.mp4'), folders, or a TAU dataset root")
     p.add_argument("--csv", help="write the DCASE submission CSV here ('-' for stdout)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "tensorrt"],
+                   help="ONNX Runtime execution provider for .onnx models (default: cpu)")
     p.add_argument("--workers", type=int, default=2, help="decoding threads")
     p.add_argument("--threads", type=int)
     p.add_argument("--strict", action="store_true", help="fail when a modality is missing")
