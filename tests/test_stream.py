@@ -237,3 +237,46 @@ def test_missing_devices_are_clear_errors(tiny_checkpoint):
     except (ImportError, OSError):
         with pytest.raises(MediaError, match="sounddevice"):
             next(iter(clf.stream(None, microphone=True)))
+
+
+def test_network_stream_reopens_with_backoff(tmp_path):
+    """A loopback HTTP server refuses the first request (503); the source backs off, re-opens and
+    streams the MPEG-TS it serves. Only 127.0.0.1 is contacted."""
+    import functools
+    import http.server
+
+    from avsc_edge.data.synth import write_av
+    from avsc_edge.errors import MediaError
+    from avsc_edge.stream.sources import is_live, reconnecting_events
+
+    rng = np.random.default_rng(0)
+    write_av(tmp_path / "s.ts", rng.integers(0, 255, (20, 48, 64, 3), dtype=np.uint8), 5.0,
+             (rng.standard_normal((2, 48000 * 4)) * 0.1).astype(np.float32), 48000)
+    calls = []
+
+    class Flaky(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            calls.append(self.path)
+            if len(calls) == 1:
+                self.send_error(503, "warming up")
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Flaky, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        events = list(reconnecting_events(f"{base}/s.ts", 16000, 4.0, False, retries=3, backoff=0.05))
+        assert len(calls) == 2
+        assert sum(e[0] == "audio" for e in events) > 50 and sum(e[0] == "frame" for e in events) >= 8
+        times = [t for k, _, t in events if k == "audio"]
+        assert times == sorted(times)
+        with pytest.raises(MediaError, match="cannot open"):
+            list(reconnecting_events(f"{base}/missing.ts", 16000, 4.0, False, retries=1, backoff=0.01))
+    finally:
+        server.shutdown()
+    assert is_live("rtsp://cam/1") and is_live("udp://0.0.0.0:5000") and not is_live(f"{base}/s.ts")

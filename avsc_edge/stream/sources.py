@@ -18,8 +18,16 @@ log = logging.getLogger("avsc_edge")
 Event = tuple[str, np.ndarray, float]
 
 
+LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "udp://", "rtp://", "srt://", "tcp://")
+
+
 def is_network(source: str) -> bool:
     return "://" in source and not source.startswith("file://")
+
+
+def is_live(source: str) -> bool:
+    """Live protocols have no natural end: an end of stream means the feed was lost."""
+    return source.lower().startswith(LIVE_SCHEMES)
 
 
 def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, realtime: bool = False,
@@ -65,15 +73,18 @@ def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, re
 
 def reconnecting_events(source: str, sr: int, frame_rate: float, realtime: bool, retries: int = 5,
                         backoff: float = 1.0) -> Iterator[Event]:
-    """``media_events`` that re-opens a lost network stream with exponential back-off; timestamps
-    continue on the wall clock across the outage, so the stream sees (and reports) the gap."""
+    """``media_events`` that re-opens a lost network stream with exponential back-off (a failed
+    open or read, and for live protocols also an end of stream); timestamps continue on the wall
+    clock across the outage, so the stream sees (and reports) the gap."""
     attempt, offset, last_t, lost_at = 0, 0.0, 0.0, None
     while True:
         try:
             for kind, data, t in media_events(source, sr, frame_rate, realtime, offset):
-                attempt, last_t = 0, t
+                attempt, last_t, lost_at = 0, t, None
                 yield kind, data, t
-            return  # the stream ended normally
+            if not is_live(source) or attempt >= retries:
+                return  # a file or an HTTP resource ended normally
+            raise MediaError(f"{source}: live stream ended")
         except MediaError as exc:
             if not is_network(source) or attempt >= retries:
                 raise
