@@ -66,8 +66,6 @@ def _empty_like_device(x: Any, shape: tuple[int, ...]) -> Any:
 
 def log_mel_cuda(x: Any, cfg: Any, mel_basis: np.ndarray, window: np.ndarray, out: Any, stream: int) -> Any:
     n, samples = x.shape
-    from .config import FeatureConfig  # noqa: F401  (cfg is a FeatureConfig)
-
     frames = cfg.num_frames(samples)
     out = _empty_like_device(x, (n, cfg.n_mels, frames)) if out is None else out
     top_db = math.nan if cfg.top_db is None else float(cfg.top_db)

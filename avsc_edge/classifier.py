@@ -116,8 +116,7 @@ class Classifier:
 
     def classify_inputs(self, inputs: ModelInputs, source: str | None = None) -> Prediction:
         """Classify already-prepared model inputs (see :mod:`avsc_edge.runtime.inputs`)."""
-        return self._classify(inputs, source, time.perf_counter() - inputs.timings.get("decode_ms", 0.0) / 1e3
-                              - inputs.timings.get("features_ms", 0.0) / 1e3 - inputs.timings.get("frames_ms", 0.0) / 1e3)
+        return self._classify(inputs, source, time.perf_counter() - sum(inputs.timings.values()) / 1e3)
 
     def _classify(self, inputs: ModelInputs, source: str | None, t0: float) -> Prediction:
         if self.strict and len(inputs.modalities) < 2:

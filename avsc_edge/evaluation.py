@@ -6,7 +6,7 @@ import numpy as np
 from .data.featureset import FeatureSet
 from .data.scenes import SOURCES
 from .labels import EVENTS, OBJECTS, SCENES
-from .metrics import SceneMetrics, scene_metrics
+from .metrics import SceneMetrics, scene_metrics, softmax
 
 
 def batches(n: int, size: int):
@@ -14,29 +14,29 @@ def batches(n: int, size: int):
         yield slice(start, min(n, start + size))
 
 
-def predict_outputs(model, fs: FeatureSet, batch_size: int = 64, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Run the model over a feature set; returns probabilities and slot embeddings as NumPy arrays."""
+def predict_outputs(model, log_mel: np.ndarray, frames: np.ndarray, batch_size: int = 64,
+                    device: str = "cpu") -> dict[str, np.ndarray]:
+    """Run the PyTorch model over input arrays in batches; returns scene logits and probabilities,
+    slot embeddings and presence logits as NumPy arrays."""
     import torch
 
     model.eval()
     keep = ("scene_logits", "event_emb", "object_emb", "event_logits", "object_logits")
     collected: dict[str, list] = {k: [] for k in keep}
     with torch.no_grad():
-        for s in batches(len(fs), batch_size):
-            out = model(torch.from_numpy(fs.log_mel[s]).to(device), torch.from_numpy(fs.frames[s]).to(device))
+        for s in batches(len(log_mel), batch_size):
+            out = model(torch.from_numpy(log_mel[s]).to(device), torch.from_numpy(frames[s]).to(device))
             for k in keep:
                 t = getattr(out, k)
                 if t is not None:
                     collected[k].append(t.float().cpu().numpy())
     result = {k: np.concatenate(v) for k, v in collected.items() if v}
-    logits = result["scene_logits"]
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    result["probs"] = z / z.sum(axis=1, keepdims=True)
+    result["probs"] = softmax(result["scene_logits"].astype(np.float64))
     return result
 
 
 def evaluate_model(model, fs: FeatureSet, device: str = "cpu") -> tuple[SceneMetrics, dict[str, np.ndarray]]:
-    outputs = predict_outputs(model, fs, device=device)
+    outputs = predict_outputs(model, fs.log_mel, fs.frames, device=device)
     return scene_metrics(outputs["probs"], fs.labels, SCENES), outputs
 
 

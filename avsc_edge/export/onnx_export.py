@@ -46,7 +46,6 @@ def load_reference(checkpoint: str | os.PathLike):
 
 def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, extra: dict | None = None) -> Path:
     """Export ``checkpoint`` to ``out`` (FP32 ONNX). ``extra`` is merged into the stored metrics."""
-    import onnx
     import torch
 
     model, info = load_reference(checkpoint)
@@ -59,19 +58,29 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, extra: di
                                                                   "inputs": input_specs(info)})
     sample = {k: torch.from_numpy(v) for k, v in dummy_inputs(info, 2).items()}
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.export.onnx")
+    proto = trace_to_onnx(_wrapper(model), (sample["log_mel"], sample["frames"]), list(INPUT_NAMES),
+                          list(OUTPUT_NAMES), out)
+    write_onnx(_isolate_outputs(proto), info, out)
+    return out
+
+
+def trace_to_onnx(module, args: tuple, input_names: list[str], output_names: list[str], near: Path):
+    """Export ``module`` (dynamic batch, opset ``OPSET``) and return the ONNX proto; the temporary
+    file lives beside ``near`` and is removed. Leaves ``module`` in eval mode (torch.onnx.export
+    leaves it in training mode)."""
+    import onnx
+    import torch
+
+    tmp = near.with_name(f".{near.name}.export.onnx")
     try:
-        torch.onnx.export(_wrapper(model), (sample["log_mel"], sample["frames"]), str(tmp),
-                          input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
-                          dynamic_axes={n: {0: "batch"} for n in (*INPUT_NAMES, *OUTPUT_NAMES)},
+        torch.onnx.export(module.eval(), args, str(tmp), input_names=input_names, output_names=output_names,
+                          dynamic_axes={n: {0: "batch"} for n in (*input_names, *output_names)},
                           opset_version=OPSET, dynamo=False)
-        proto = _isolate_outputs(onnx.load(str(tmp)))
+        return onnx.load(str(tmp))
     finally:
         if tmp.exists():
             tmp.unlink()
-        model.eval()  # torch.onnx.export leaves the module in training mode
-    write_onnx(proto, info, out)
-    return out
+        module.eval()
 
 
 def _isolate_outputs(proto):

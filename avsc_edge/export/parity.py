@@ -13,15 +13,10 @@ from ..metrics import scene_metrics, softmax
 from ..runtime.artifact import dummy_inputs
 
 
-def _torch_logits(model, inputs: dict[str, np.ndarray], batch: int = 32) -> np.ndarray:
-    import torch
+def _torch_logits(model, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    from ..evaluation import predict_outputs
 
-    outs = []
-    with torch.no_grad():
-        for s in range(0, len(inputs["log_mel"]), batch):
-            o = model(torch.from_numpy(inputs["log_mel"][s:s + batch]), torch.from_numpy(inputs["frames"][s:s + batch]))
-            outs.append(o.scene_logits.numpy())
-    return np.concatenate(outs)
+    return predict_outputs(model, inputs["log_mel"], inputs["frames"])["scene_logits"]
 
 
 def _ort_logits(session, inputs: dict[str, np.ndarray], batch: int = 32) -> np.ndarray:

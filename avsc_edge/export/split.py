@@ -22,12 +22,11 @@ def split_paths(model_path: str | os.PathLike) -> dict[str, Path]:
 def export_split(checkpoint: str | os.PathLike, model_path: str | os.PathLike) -> dict[str, Path]:
     import dataclasses
 
-    import onnx
     import torch
     from safetensors.numpy import save_file
 
     from ..checkpoint import META_KEY, atomic_write
-    from .onnx_export import OPSET, load_reference, write_onnx
+    from .onnx_export import load_reference, trace_to_onnx, write_onnx
 
     model, info = load_reference(checkpoint)
     paths = split_paths(model_path)
@@ -52,17 +51,8 @@ def export_split(checkpoint: str | os.PathLike, model_path: str | os.PathLike) -
     graphs = (("audio", AudioEncoder(), torch.from_numpy(sample["log_mel"]), "log_mel", ["event_emb", "event_logits"]),
               ("visual", FrameEncoder(), torch.from_numpy(sample["frames"][:, 0]), "frame", ["object_emb", "object_logits"]))
     for key, module, x, in_name, out_names in graphs:
-        tmp = paths[key].with_name(f".{paths[key].name}.export")
-        try:
-            torch.onnx.export(module.eval(), (x,), str(tmp), input_names=[in_name], output_names=out_names,
-                              dynamic_axes={n: {0: "batch"} for n in [in_name, *out_names]}, opset_version=OPSET,
-                              dynamo=False)
-            proto = onnx.load(str(tmp))
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        proto = trace_to_onnx(module, (x,), [in_name], out_names, paths[key])
         write_onnx(proto, dataclasses.replace(info, precision="fp32"), paths[key])
-    model.eval()
     heads = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()
              if k.startswith(("cross.", "fusion_head.", "audio_head.", "visual_head."))}
     atomic_write(paths["heads"], lambda tmp: save_file(heads, str(tmp), metadata={META_KEY: info.to_json()}))

@@ -64,12 +64,11 @@ def frame_windows(rgb: np.ndarray, times: np.ndarray, clip: ClipConfig, count: i
     return np.stack(out)
 
 
-def _decode_frames(video: MediaSource, clip: ClipConfig, duration: float) -> tuple[np.ndarray, np.ndarray, int]:
+def _decode_frames(video: MediaSource, clip: ClipConfig, duration: float) -> tuple[np.ndarray, np.ndarray]:
     count = _num_windows(duration, clip)
     times = np.concatenate([media.window_frame_times(w * clip.seconds, clip.seconds, clip.num_frames)
                             for w in range(count)])
-    rgb, got = media.sample_frames(video, times)
-    return rgb, got, count
+    return media.sample_frames(video, times)
 
 
 def from_files(audio: MediaSource | None, video: MediaSource | None, features: FeatureConfig, clip: ClipConfig,
@@ -88,11 +87,10 @@ def from_files(audio: MediaSource | None, video: MediaSource | None, features: F
     rgb = None
     if video is not None:
         try:
-            info = media.probe(video)
-            if info.has_video:
-                d = duration or info.duration or clip.seconds
-                rgb, times, _ = _decode_frames(video, clip, d)
-                duration = duration or d
+            # the audio gives the duration; only a video without audio needs the container's
+            d = duration or media.probe(video).duration or clip.seconds
+            rgb, times = _decode_frames(video, clip, d)
+            duration = d
         except media.MissingStreamError:
             rgb = None
     if wave is None and rgb is None:
