@@ -103,6 +103,11 @@ def load_audio(path: str | os.PathLike, sr: int, mono: bool = True) -> np.ndarra
     return np.ascontiguousarray(np.concatenate(chunks, axis=1), dtype=np.float32)
 
 
+def check_sample_rate(rate: int) -> None:
+    if not 1000 <= rate <= 768_000:
+        raise InputError(f"sample rate {rate} Hz is outside 1 kHz..768 kHz")
+
+
 def resample(waveform: np.ndarray, orig_sr: int, sr: int, mono: bool = True) -> np.ndarray:
     """Resample (and downmix) a float waveform ``[channels, samples]`` or ``[samples]`` with libswresample."""
     import av
@@ -112,8 +117,7 @@ def resample(waveform: np.ndarray, orig_sr: int, sr: int, mono: bool = True) -> 
         x = x[None]
     if x.ndim != 2 or x.shape[1] == 0:
         raise InputError(f"waveform must be [samples] or [channels, samples], got shape {np.shape(waveform)}")
-    if not 1000 <= orig_sr <= 768_000:
-        raise InputError(f"sample rate {orig_sr} Hz is outside 1 kHz..768 kHz")
+    check_sample_rate(orig_sr)
     if x.shape[0] > 8:
         raise InputError(f"waveform has {x.shape[0]} channels; pass [channels, samples] with at most 8 channels")
     if not mono and x.shape[0] == 1:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import media
 from ..config import ClipConfig, FeatureConfig
 from ..errors import InputError, MediaError
-from ..features import check_waveform, audio_input, preprocess_frames, window_samples
+from ..features import check_waveform, fit_length, log_mel, preprocess_frames, window_samples
 
 MediaSource = str | os.PathLike
 
@@ -51,7 +51,8 @@ def audio_windows(waveform: np.ndarray, features: FeatureConfig, clip: ClipConfi
     x = x.mean(axis=0) if x.ndim == 2 else x
     n = window_samples(features, clip)
     count = _num_windows(x.shape[-1] / features.sr, clip)
-    return np.stack([audio_input(x[i * n:(i + 1) * n], features, clip, threads) for i in range(count)])
+    windows = fit_length(x, count * n).reshape(count, n)  # one batched kernel call for all windows
+    return log_mel(windows, features, threads)[:, None]
 
 
 def frame_windows(rgb: np.ndarray, times: np.ndarray, clip: ClipConfig, count: int) -> np.ndarray:

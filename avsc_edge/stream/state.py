@@ -113,8 +113,9 @@ class _Resampler:
     def __init__(self, rate: int, target: int) -> None:
         import av
 
-        if not 1000 <= rate <= 768_000:
-            raise InputError(f"sample rate {rate} Hz is outside 1 kHz..768 kHz")
+        from ..media import check_sample_rate
+
+        check_sample_rate(rate)
         self.av, self.rate = av, rate
         self.r = av.AudioResampler(format="fltp", layout="mono", rate=target)
 
