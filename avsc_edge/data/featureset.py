@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import media
 from ..config import ClipConfig, FeatureConfig
-from ..features import audio_input, preprocess_frames
 from ..labels import EVENTS, OBJECTS, SCENES
 from .tau import Clip, TauDataset
 
@@ -40,10 +38,15 @@ class FeatureSet:
 
 
 def clip_arrays(clip: Clip, features: FeatureConfig, window: ClipConfig) -> tuple[np.ndarray, np.ndarray]:
-    """One clip's first window: (log-mel ``[1, n_mels, T]``, frames ``[F, 3, S, S]``)."""
-    audio = media.load_audio(clip.audio, features.sr, mono=True)
-    rgb, _ = media.sample_frames(clip.video, media.window_frame_times(0.0, window.seconds, window.num_frames))
-    return audio_input(audio, features, window, threads=1), preprocess_frames(rgb, window)
+    """One clip's first window, pre-processed exactly as the runtime does it:
+    (log-mel ``[1, n_mels, T]``, frames ``[F, 3, S, S]``)."""
+    from ..errors import MediaError
+    from ..runtime.inputs import from_files
+
+    inputs = from_files(clip.audio, clip.video, features, window, threads=1, max_windows=1)
+    if inputs.log_mel is None or inputs.frames is None:
+        raise MediaError(f"{clip.stem}: training needs both the audio and the video track")
+    return inputs.log_mel[0], inputs.frames[0]
 
 
 def _cache_key(dataset: TauDataset, split: str, features: FeatureConfig, window: ClipConfig, clips: list[Clip]) -> str:

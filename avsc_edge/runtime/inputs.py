@@ -73,8 +73,9 @@ def _decode_frames(video: MediaSource, clip: ClipConfig, duration: float) -> tup
 
 
 def from_files(audio: MediaSource | None, video: MediaSource | None, features: FeatureConfig, clip: ClipConfig,
-               threads: int | None = None) -> ModelInputs:
-    """Decode files: ``audio`` (any file with an audio track) and/or ``video`` (a container)."""
+               threads: int | None = None, max_windows: int | None = None) -> ModelInputs:
+    """Decode files: ``audio`` (any file with an audio track) and/or ``video`` (a container).
+    ``max_windows`` keeps only the first windows (training uses the first one)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     wave = None
@@ -84,12 +85,15 @@ def from_files(audio: MediaSource | None, video: MediaSource | None, features: F
         except media.MissingStreamError:
             if video is None or os.fspath(audio) != os.fspath(video):
                 raise
+    if wave is not None and max_windows:
+        wave = wave[..., : max_windows * window_samples(features, clip)]
     duration = wave.shape[-1] / features.sr if wave is not None else None
     rgb = None
     if video is not None:
         try:
             # the audio gives the duration; only a video without audio needs the container's
             d = duration or media.probe(video).duration or clip.seconds
+            d = min(d, max_windows * clip.seconds) if max_windows else d
             rgb, times = _decode_frames(video, clip, d)
             duration = d
         except media.MissingStreamError:
