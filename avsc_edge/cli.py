@@ -69,17 +69,19 @@ def cmd_train(args) -> int:
 
 def evaluate_checkpoint(checkpoint: str | os.PathLike, dataset: str | os.PathLike, split: str = "evaluate",
                         plot: str | os.PathLike | None = None, progress: bool = True):
-    """Scene metrics of a checkpoint on a dataset split (and an optional confusion-matrix PNG)."""
+    """Scene metrics of a model artifact on a dataset split (and an optional confusion-matrix PNG)."""
     from .classifier import Classifier
     from .data import TauDataset
     from .data.featureset import load_featureset
-    from .evaluation import evaluate_model
-    from .metrics import plot_confusion
+    from .evaluation import batches
+    from .metrics import plot_confusion, scene_metrics, softmax
 
-    clf = Classifier(checkpoint)
+    clf = Classifier(checkpoint)  # any backend: .safetensors, .onnx, .plan
     ds = TauDataset(dataset)
     fs = load_featureset(ds, split, clf.info.feature_config, clf.info.clip_config, progress)
-    metrics, _ = evaluate_model(clf.backend.model, fs)
+    logits = np.concatenate([clf.backend.run(fs.log_mel[s], fs.frames[s])["scene_logits"]
+                             for s in batches(len(fs), 32)])
+    metrics = scene_metrics(softmax(logits.astype(np.float64)), fs.labels, SCENES)
     if plot:
         plot_confusion(metrics.confusion, clf.labels, plot, f"{Path(checkpoint).name} on {split}: "
                        f"accuracy {metrics.accuracy:.1%}")

@@ -38,6 +38,12 @@ def test_eval_and_predict(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
     assert main(["eval", str(tiny_checkpoint), str(tiny_dataset), "--plot", str(png), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
     assert m["count"] == 10 and 0 <= m["accuracy"] <= 1 and png.stat().st_size > 1000
+    from avsc_edge.export.pipeline import run_recipe
+    from avsc_edge.export.recipes import load_recipe
+
+    onnx_model = run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), tmp_path / "m.onnx").artifact
+    assert main(["eval", str(onnx_model), str(tiny_dataset), "--json"]) == 0  # any backend evaluates
+    assert json.loads(capsys.readouterr().out)["accuracy"] == m["accuracy"]
     clip = next((tiny_dataset / "video").glob("*.mp4"))
     assert main(["predict", str(tiny_checkpoint), str(clip), "--json"]) == 0
     preds = json.loads(capsys.readouterr().out)
