@@ -150,16 +150,6 @@ def window_samples(features: FeatureConfig, clip: ClipConfig) -> int:
     return int(round(clip.seconds * features.sr))
 
 
-def audio_input(waveform: np.ndarray, features: FeatureConfig, clip: ClipConfig,
-                threads: int | None = None) -> np.ndarray:
-    """Mono/stereo waveform at ``features.sr`` -> the model's audio input ``[1, n_mels, frames]``
-    (one window: cropped or zero-padded to ``clip.seconds``, channels averaged)."""
-    x = check_waveform(waveform)
-    if x.ndim == 2:
-        x = x.mean(axis=0)
-    return log_mel(fit_length(x, window_samples(features, clip))[None], features, threads)
-
-
 class StreamingLogMel:
     """Incremental log-mel for streams: ``push(samples)`` returns only the frames the new samples
     complete, ``[..., n_mels, k]`` (``k`` may be 0). Frame ``t`` equals frame ``t`` of
