@@ -67,29 +67,10 @@ def cmd_train(args) -> int:
     return 0
 
 
-def evaluate_checkpoint(checkpoint: str | os.PathLike, dataset: str | os.PathLike, split: str = "evaluate",
-                        plot: str | os.PathLike | None = None, progress: bool = True):
-    """Scene metrics of a model artifact on a dataset split (and an optional confusion-matrix PNG)."""
-    from .classifier import Classifier
-    from .data import TauDataset
-    from .data.featureset import load_featureset
-    from .evaluation import batches
-    from .metrics import plot_confusion, scene_metrics, softmax
-
-    clf = Classifier(checkpoint)  # any backend: .safetensors, .onnx, .plan
-    ds = TauDataset(dataset)
-    fs = load_featureset(ds, split, clf.info.feature_config, clf.info.clip_config, progress)
-    logits = np.concatenate([clf.backend.run(fs.log_mel[s], fs.frames[s])["scene_logits"]
-                             for s in batches(len(fs), 32)])
-    metrics = scene_metrics(softmax(logits.astype(np.float64)), fs.labels, SCENES)
-    if plot:
-        plot_confusion(metrics.confusion, clf.labels, plot, f"{Path(checkpoint).name} on {split}: "
-                       f"accuracy {metrics.accuracy:.1%}")
-    return metrics
-
-
 def cmd_eval(args) -> int:
-    m = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.plot, progress=not args.json)
+    from .evaluation import evaluate_artifact
+
+    m = evaluate_artifact(args.checkpoint, args.dataset, args.split, args.plot, progress=not args.json)
     lines = [f"accuracy {m.accuracy:.3f}  log-loss {m.log_loss:.3f}  ({m.count} clips)"]
     lines += [f"  {k:<18} {v:.3f}" for k, v in m.class_accuracy.items()]
     if args.plot:

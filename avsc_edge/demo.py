@@ -22,8 +22,8 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
     from tqdm import tqdm
 
     from .classifier import Classifier
-    from .cli import evaluate_checkpoint
     from .data import TauDataset
+    from .evaluation import evaluate_artifact
     from .data.synth import SynthConfig, generate
     from .train import train
 
@@ -51,7 +51,7 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
 
     t0 = time.perf_counter()
     log("[3/5] evaluating on fold1_evaluate")
-    metrics = evaluate_checkpoint(result.checkpoint, data, "evaluate", out / "confusion.png", progress=False)
+    metrics = evaluate_artifact(result.checkpoint, data, "evaluate", out / "confusion.png", progress=False)
     log(f"      accuracy {metrics.accuracy:.1%}, log-loss {metrics.log_loss:.3f}; confusion matrix: {out / 'confusion.png'}")
     timings["eval_s"] = time.perf_counter() - t0
 

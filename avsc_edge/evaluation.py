@@ -1,6 +1,9 @@
 """Evaluation of the PyTorch reference: scene metrics and CEOA alignment on ground truth."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from .data.featureset import FeatureSet
@@ -61,3 +64,23 @@ def alignment_accuracy(event_emb: np.ndarray, object_emb: np.ndarray, stems: lis
             chance += len(good) / len(present)
             count += 1
     return {"accuracy": hits / max(count, 1), "chance": chance / max(count, 1), "count": count}
+
+
+def evaluate_artifact(checkpoint: str | os.PathLike, dataset: str | os.PathLike, split: str = "evaluate",
+                        plot: str | os.PathLike | None = None, progress: bool = True):
+    """Scene metrics of a model artifact on a dataset split (and an optional confusion-matrix PNG)."""
+    from .classifier import Classifier
+    from .data import TauDataset
+    from .data.featureset import load_featureset
+    from .metrics import plot_confusion, softmax
+
+    clf = Classifier(checkpoint)  # any backend: .safetensors, .onnx, .plan
+    ds = TauDataset(dataset)
+    fs = load_featureset(ds, split, clf.info.feature_config, clf.info.clip_config, progress)
+    logits = np.concatenate([clf.backend.run(fs.log_mel[s], fs.frames[s])["scene_logits"]
+                             for s in batches(len(fs), 32)])
+    metrics = scene_metrics(softmax(logits.astype(np.float64)), fs.labels, SCENES)
+    if plot:
+        plot_confusion(metrics.confusion, clf.labels, plot, f"{Path(checkpoint).name} on {split}: "
+                       f"accuracy {metrics.accuracy:.1%}")
+    return metrics
