@@ -9,12 +9,18 @@ from ..data import TauDataset
 from ..data.featureset import load_featureset
 
 
+def split_inputs(dataset: str, info: ArtifactInfo, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A dataset split as graph feeds ``{"log_mel", "frames"}`` (pre-processed as ``info`` says) and labels."""
+    fs = load_featureset(TauDataset(dataset), split, info.feature_config, info.clip_config, progress=False)
+    return {"log_mel": fs.log_mel, "frames": fs.frames}, fs.labels
+
+
 def calibration_inputs(dataset: str, info: ArtifactInfo, split: str = "train", limit: int = 64,
                        seed: int = 0) -> dict[str, np.ndarray]:
     """Up to ``limit`` clips of ``split`` (a fixed random subset), as ``{"log_mel", "frames"}`` arrays."""
-    fs = load_featureset(TauDataset(dataset), split, info.feature_config, info.clip_config, progress=False)
-    idx = np.sort(np.random.default_rng(seed).permutation(len(fs))[:limit])
-    return {"log_mel": fs.log_mel[idx], "frames": fs.frames[idx]}
+    inputs, labels = split_inputs(dataset, info, split)
+    idx = np.sort(np.random.default_rng(seed).permutation(len(labels))[:limit])
+    return {k: v[idx] for k, v in inputs.items()}
 
 
 class ArrayCalibrationReader:

@@ -22,20 +22,10 @@ class ExportResult:
     size_bytes: int = 0
 
 
-def _validation(dataset: str | None, info, split: str = "evaluate"):
-    if dataset is None:
-        return None, None
-    from ..data import TauDataset
-    from ..data.featureset import load_featureset
-
-    fs = load_featureset(TauDataset(dataset), split, info.feature_config, info.clip_config, progress=False)
-    return {"log_mel": fs.log_mel, "frames": fs.frames}, fs.labels
-
-
 def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: str | os.PathLike,
                       calib: str | None = None, fp32_onnx: str | os.PathLike | None = None) -> ExportResult:
     """The ONNX side of a recipe (FP32, INT8 QDQ or FP16), with its parity report."""
-    from .calibration import calibration_inputs
+    from .calibration import calibration_inputs, split_inputs
     from .onnx_export import export_onnx, load_reference
     from .parity import parity_report, store_report
     from .quantize import convert_fp16, quantize_int8
@@ -56,7 +46,7 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
                           exclude_nodes=tuple(c.get("fp32_nodes", ())))
         else:
             convert_fp16(fp32, out)
-    validation, labels = _validation(calib, info)
+    validation, labels = split_inputs(calib, info, "evaluate") if calib is not None else (None, None)
     report = parity_report(out, reference, validation, labels)
     store_report(out, report)
     return ExportResult(out, recipe.name, report, out.stat().st_size)
