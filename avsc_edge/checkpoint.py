@@ -2,37 +2,15 @@
 file's header. Never pickle: ``.pt`` files are read with ``torch.load(weights_only=True)`` only."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from .artifact import META_KEY, atomic_write, info_from_json, parse_metadata
 from .config import ArtifactInfo
-from .errors import ArtifactError, ConfigError
-from .version import __version__
+from .errors import ArtifactError
 
-META_KEY = "avsc_edge"
-
-
-def check_sdk_version(version: str, what: str) -> None:
-    """Artifacts load when written by the same ``major.minor`` SDK version (0.x: minor bumps break)."""
-    mine, theirs = __version__.split(".")[:2], str(version).split(".")[:2]
-    if mine != theirs:
-        raise ArtifactError(
-            f"{what} was written by avsc-edge {version}; this is {__version__}. "
-            f"Re-export it with this version, or install avsc-edge=={version}"
-        )
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+MAX_HEADER_BYTES = 64 * 1024 * 1024
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, Any], info: ArtifactInfo) -> Path:
@@ -44,26 +22,31 @@ def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, Any], info: A
     return path
 
 
-def read_info(path: str | os.PathLike) -> ArtifactInfo:
-    """The metadata of a ``.safetensors`` checkpoint, without loading the weights."""
+def read_header(path: str | os.PathLike) -> dict:
+    """The JSON header of a ``.safetensors`` file, size- and depth-checked before parsing."""
     path = Path(path)
     try:
         with path.open("rb") as f:
             size = int.from_bytes(f.read(8), "little")
-            if not 0 < size <= 100_000_000:
-                raise ArtifactError(f"{path}: not a safetensors file (bad header length)")
-            header = json.loads(f.read(size))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path}: unreadable safetensors header ({exc})") from exc
-    meta = header.get("__metadata__", {})
-    if META_KEY not in meta:
+            if not 2 <= size <= min(MAX_HEADER_BYTES, max(0, path.stat().st_size - 8)):
+                raise ArtifactError(f"{path}: not a safetensors file (bad header length {size})")
+            raw = f.read(size)
+    except OSError as exc:
+        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+    header = parse_metadata(raw, str(path), max_bytes=MAX_HEADER_BYTES, max_depth=4)
+    if not isinstance(header, dict):
+        raise ArtifactError(f"{path}: not a safetensors file (header is not a JSON object)")
+    return header
+
+
+def read_info(path: str | os.PathLike) -> ArtifactInfo:
+    """The metadata of a ``.safetensors`` checkpoint, without loading the weights."""
+    meta = read_header(path).get("__metadata__") or {}
+    if not isinstance(meta, dict) or META_KEY not in meta:
         raise ArtifactError(f"{path}: safetensors file without avsc-edge metadata; was it written by avsc-edge?")
-    try:
-        info = ArtifactInfo.from_json(meta[META_KEY])
-    except ConfigError as exc:
-        raise ArtifactError(f"{path}: invalid avsc-edge metadata ({exc})") from exc
-    check_sdk_version(info.sdk_version, str(path))
-    return info
+    if not isinstance(meta[META_KEY], str):
+        raise ArtifactError(f"{path}: avsc-edge metadata must be a JSON string")
+    return info_from_json(meta[META_KEY], str(path))
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], ArtifactInfo]:

@@ -16,7 +16,7 @@ from .labels import SCENES
 
 EXAMPLES = {
     "demo": "avsc-edge demo --out /tmp/avsc-demo",
-    "synth": "avsc-edge synth --out data/synth --clips 200 --seed 0 --duration 10",
+    "synth": "avsc-edge synth --out data/synth --clips 200 --seed 0 --duration 10   (--profile tau: 720p30)",
     "train": "avsc-edge train data/synth --out runs/tiny --preset tiny --epochs 30",
     "eval": "avsc-edge eval runs/tiny/model.safetensors data/synth --split evaluate --plot cm.png",
     "predict": "avsc-edge predict runs/tiny/model.safetensors clip.mp4 --json",
@@ -41,8 +41,8 @@ def cmd_synth(args) -> int:
 
     from .data.synth import SynthConfig, generate
 
-    cfg = SynthConfig(clips=args.clips, seed=args.seed, duration=args.duration, width=args.width,
-                      height=args.height, fps=args.fps)
+    given = {k: getattr(args, k) for k in ("duration", "width", "height", "fps") if getattr(args, k) is not None}
+    cfg = SynthConfig.profile(args.profile, clips=args.clips, seed=args.seed, **given)
     with tqdm(total=cfg.clips, desc="synth", unit="clip", disable=args.json) as bar:
         root = generate(args.out, cfg, progress=bar.update)
     _emit(args, {"dataset": str(root), "config": cfg.to_dict()}, f"wrote {cfg.clips} clips to {root}")
@@ -50,11 +50,12 @@ def cmd_synth(args) -> int:
 
 
 def _train_configs(args):
-    from .config import ClipConfig, FeatureConfig, ModelConfig, TrainConfig
+    from .config import TrainConfig, preset
 
-    model = ModelConfig.preset(args.preset, variant=args.variant)
+    clip = {"seconds": args.window} if args.window else {}
+    features, clip, model = preset(args.preset, clip=clip, model={"variant": args.variant})
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    return model, train, FeatureConfig(), ClipConfig(seconds=args.window)
+    return model, train, features, clip
 
 
 def cmd_train(args) -> int:
@@ -79,31 +80,60 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _open_output(path: str | None, what: str):
+    """Open an output file before any work (a missing folder fails now, not after an hour)."""
+    if path is None or path == "-":
+        return None
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{what} {p} is a folder; give a file name")
+    if not p.parent.is_dir():
+        raise ConfigError(f"{what} {p}: folder {p.parent} does not exist")
+    try:
+        return p.open("w", newline="")
+    except OSError as exc:
+        raise ConfigError(f"{what} {p}: cannot write it ({exc.strerror})") from exc
+
+
 def cmd_predict(args) -> int:
     from .classifier import Classifier
-    from .runtime.batch import dcase_csv, expand_inputs, predict_many
+    from .runtime.batch import DcaseCsvWriter, expand_inputs, predict_many
 
-    clf = Classifier(args.model, device=args.device, threads=args.threads, strict=args.strict)
+    csv_file = _open_output(args.csv, "--csv")
+    errors_path = args.errors or (f"{Path(args.csv).with_suffix('')}.errors.tsv" if csv_file else None)
+    errors_file = _open_output(errors_path, "--errors")
+    clf = Classifier(args.model, device=args.device, threads=args.threads, strict=args.strict,
+                     decoder=args.decoder, batch_size=args.batch_size)
     pairs = expand_inputs(args.inputs)
-    results, failures = [], []
-    for name, r in predict_many(clf, pairs, workers=args.workers, progress=not (args.json or args.csv)):
-        (failures if isinstance(r, Exception) else results).append((name, r))
-    if args.csv:
-        text = dcase_csv(results, clf.labels)
-        if args.csv == "-":
-            print(text, end="")
-        else:
-            Path(args.csv).write_text(text)
-    if args.json:
-        print(json.dumps([{"path": n, **r.to_dict()} for n, r in results]
-                         + [{"path": n, "error": str(e)} for n, e in failures], indent=1))
-    elif args.csv != "-":
-        for name, r in results:
-            top = ", ".join(f"{l} {p:.2f}" for l, p in r.top(3))
-            print(f"{name}: {r.label} ({r.confidence:.1%}; {'+'.join(r.modalities)}) top: {top}")
-        for name, e in failures:
-            print(f"{name}: error: {e}", file=sys.stderr)
-    return 1 if failures else 0
+    writer = DcaseCsvWriter(csv_file or sys.stdout, clf.labels) if args.csv else None
+    ok = failed = 0
+    try:
+        for name, r in predict_many(clf, pairs, workers=args.workers, progress=not (args.json or args.csv == "-")):
+            if isinstance(r, Exception):
+                failed += 1
+                if errors_file:
+                    errors_file.write(f"{name}\t{type(r).__name__}\t{r}\n")
+                    errors_file.flush()
+                if args.json:
+                    print(json.dumps({"path": name, "error": str(r)}), flush=True)
+                elif args.csv != "-":
+                    print(f"{name}: error: {r}", file=sys.stderr)
+                continue
+            ok += 1
+            if writer:
+                writer.write(name, r)
+            if args.json:
+                print(json.dumps({"path": name, **r.to_dict()}), flush=True)
+            elif args.csv != "-":
+                top = ", ".join(f"{lab} {p:.2f}" for lab, p in r.top(3))
+                print(f"{name}: {r.label} ({r.confidence:.1%}; {'+'.join(r.modalities)}) top: {top}", flush=True)
+    finally:
+        for f in (csv_file, errors_file):
+            if f:
+                f.close()
+        where = f" (errors: {errors_path})" if failed and errors_file else ""
+        print(f"predict: {ok} ok, {failed} failed{where}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_export(args) -> int:
@@ -117,13 +147,14 @@ def cmd_export(args) -> int:
         return 0
     if not args.checkpoint or not args.recipe or not args.output:
         raise ConfigError("export needs CHECKPOINT, --recipe and -o (or --list)")
-    result = run_recipe(args.checkpoint, load_recipe(args.recipe), args.output, args.calib)
-    if args.split:
-        from .export.split import export_split
-
-        export_split(args.checkpoint, args.output)
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise ConfigError(f"-o {out}: folder {out.parent} does not exist")
+    say = None if args.json else (lambda m: print(f"export: {m}", file=sys.stderr))
+    result = run_recipe(args.checkpoint, load_recipe(args.recipe), out, args.calib, progress=say)
     rep = result.report
-    lines = [f"wrote {result.artifact} ({result.size_bytes / 1e6:.2f} MB, recipe {result.recipe})",
+    lines = [f"wrote {result.artifact} and its split graphs ({result.size_bytes / 1e6:.2f} MB in "
+             f"{len(result.files)} files, recipe {result.recipe})",
              f"random inputs: max |logit diff| {rep['random_inputs']['max_abs_diff']:.2e}, "
              f"top-1 agreement {rep['random_inputs']['top1_agreement']:.1%}"]
     if "validation" in rep:
@@ -131,7 +162,8 @@ def cmd_export(args) -> int:
         lines.append(f"validation ({v.get('clips', '?')} clips): max |logit diff| {v['max_abs_diff']:.2e}, top-1 "
                      f"agreement {v['top1_agreement']:.1%}, accuracy {v.get('exported_accuracy', float('nan')):.3f} "
                      f"(PyTorch FP32 {v.get('pytorch_fp32_accuracy', float('nan')):.3f})")
-    _emit(args, {"artifact": str(result.artifact), "size_bytes": result.size_bytes, "report": rep}, "\n".join(lines))
+    _emit(args, {"artifact": str(result.artifact), "files": [str(f) for f in result.files],
+                 "size_bytes": result.size_bytes, "report": rep}, "\n".join(lines))
     return 0
 
 
@@ -139,8 +171,11 @@ def cmd_stream(args) -> int:
     from .classifier import Classifier
     from .stream.state import StreamConfig
 
-    clf = Classifier(args.model, threads=args.threads)
+    clf = Classifier(args.model, device=args.device, threads=args.threads, decoder=args.decoder)
     source = int(args.source) if args.source.isdigit() else None if args.source == "mic" else args.source
+    if source is None and not args.microphone:
+        raise ConfigError("'mic' streams the microphone: add --microphone (and a camera index instead of 'mic' "
+                          "to add a camera)")
     cfg = StreamConfig(hop=args.hop, smoothing=args.smoothing)
     mic = True if args.microphone else None
     for p in clf.stream(source, realtime=args.realtime, config=cfg, microphone=mic):
@@ -156,33 +191,17 @@ def cmd_stream(args) -> int:
 
 
 def _bench_artifacts(args) -> tuple[list[str], str]:
-    """The artifacts to compare and the dataset to measure on (the demo's when none are given)."""
+    """The artifacts to compare and the dataset to measure on (see :mod:`avsc_edge.bench.defaults`)."""
     if args.artifacts:
         if not args.data:
             raise ConfigError("pass --data DATASET (a TAU-layout folder) with explicit artifacts")
         return args.artifacts, args.data
-    from .demo import run_demo
+    from .bench.defaults import default_artifacts
 
     out = Path(args.demo_dir) if args.demo_dir else default_demo_dir()
-    names = ["model.safetensors", "model.onnx", "model.int8.onnx"]
-    if not all((out / n).is_file() for n in names):
-        print(f"bench: building the demo models in {out} first (avsc-edge demo)", file=sys.stderr)
-        run_demo(out, progress=not args.json, log=lambda s: print(s, file=sys.stderr))
-    artifacts = [str(out / n) for n in names]
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        print("bench: TensorRT not installed: no TensorRT rows", file=sys.stderr)
-    else:
-        from .export.pipeline import run_recipe
-        from .export.recipes import load_recipe
-
-        for recipe in ("desktop-fp16", "desktop-int8"):
-            plan = out / f"model.{recipe}.plan"
-            if not plan.is_file():
-                run_recipe(out / "model.safetensors", load_recipe(recipe), plan, str(out / "data"))
-            artifacts.append(str(plan))
-    return artifacts, args.data or str(out / "data")
+    artifacts, data = default_artifacts(out, lambda s: print(s, file=sys.stderr), progress=not args.json,
+                                        base=not args.no_base)
+    return artifacts, args.data or data
 
 
 def cmd_bench(args) -> int:
@@ -201,11 +220,14 @@ def cmd_bench(args) -> int:
 
         artifacts, data = _bench_artifacts(args)
         clips = TauDataset(data).clips(args.split)[: args.clips]
+        if not clips:
+            raise ConfigError(f"{data}: no clips in split {args.split!r}")
         labels = np.array([SCENES.index(c.label) for c in clips])
         rows = []
         for batch in [int(b) for b in str(args.batch).split(",")]:
             for a in artifacts:
                 rows.append(bench_artifact(a, clips, labels, batch, args.repeats, threads=args.threads,
+                                           workers=args.workers,
                                            progress=None if args.json else (lambda m: print(m, file=sys.stderr))))
         text = table(rows)
         payload = rows_json(rows, machine)
@@ -225,14 +247,36 @@ def cmd_bench(args) -> int:
 
 def cmd_info(args) -> int:
     import platform
+    from importlib import metadata
 
     from . import kernels
+    from .media.decoders import nvdec_available
+    from .threads import available_cores
     from .version import __version__
 
+    def version(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    try:
+        import onnxruntime as ort
+
+        providers = ort.get_available_providers()
+    except ImportError:
+        providers = []
+    packages = {p: version(p) for p in ("numpy", "onnxruntime", "onnxruntime-gpu", "av", "opencv-python-headless",
+                                        "torch", "onnx", "tensorrt", "safetensors")}
     payload = {"avsc_edge": __version__, "python": platform.python_version(), "machine": platform.machine(),
-               "kernels": kernels.info()}
-    text = "\n".join([f"avsc-edge {__version__} (python {payload['python']}, {payload['machine']})",
-                      "kernels: " + json.dumps(payload["kernels"])])
+               "cores": available_cores(), "packages": {k: v for k, v in packages.items() if v},
+               "onnxruntime_providers": providers, "nvdec": nvdec_available(), "kernels": kernels.info()}
+    text = "\n".join([f"avsc-edge {__version__} (python {payload['python']}, {payload['machine']}, "
+                       f"{payload['cores']} cores)",
+                       "packages: " + ", ".join(f"{k} {v}" for k, v in payload["packages"].items()),
+                       "onnxruntime providers: " + (", ".join(providers) or "none (onnxruntime missing)"),
+                       f"video decoding: {'NVDEC + CPU' if payload['nvdec'] else 'CPU (no NVDEC)'}",
+                       "kernels: " + json.dumps(payload["kernels"])])
     _emit(args, payload, text)
     return 0
 
@@ -251,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="avsc-edge", description="Audio-visual scene classification for the edge.",
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="examples:\n" + "\n".join(f"  {v}" for v in EXAMPLES.values()))
-    ap.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks on errors (accepted anywhere on the line)")
     sub = ap.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
@@ -268,12 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("synth", cmd_synth, "write a synthetic dataset in the TAU Urban Audio-Visual Scenes 2021 layout")
     p.add_argument("--out", required=True)
+    p.add_argument("--profile", default="small", choices=["small", "tau"],
+                   help="small: 128x96 5-fps clips (fast); tau: 1280x720 30-fps H.264 with a keyframe every 2 s, "
+                        "B-frames, ~5 Mbit/s, 10-s clips, like TAU Urban Audio-Visual Scenes 2021 or a camera")
     p.add_argument("--clips", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per clip")
-    p.add_argument("--width", type=int, default=128)
-    p.add_argument("--height", type=int, default=96)
-    p.add_argument("--fps", type=float, default=5.0)
+    p.add_argument("--duration", type=float, help="seconds per clip (default: 10)")
+    p.add_argument("--width", type=int, help="frame width (default: the profile's)")
+    p.add_argument("--height", type=int)
+    p.add_argument("--fps", type=float)
 
     p = add("train", cmd_train, "train the CEOA + SF model on a TAU-layout dataset (fold1_train)")
     p.add_argument("dataset")
@@ -284,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--window", type=float, default=10.0, help="model window in seconds")
+    p.add_argument("--window", type=float, help="model window in seconds (default: the preset's, 10)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.safetensors")
 
     p = add("eval", cmd_eval, "accuracy, class-wise accuracy and log-loss of a checkpoint on a split")
@@ -293,14 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="evaluate", choices=["train", "evaluate", "all"])
     p.add_argument("--plot", help="write the confusion matrix to this PNG")
 
-    p = add("predict", cmd_predict, "classify media files, globs, folders or a TAU dataset with a model artifact")
-    p.add_argument("model", help=".onnx, .safetensors")
-    p.add_argument("inputs", nargs="+", help="files, globs ('clips/*.mp4'), folders, or a TAU dataset root")
+    p = add("predict", cmd_predict, "classify media files, globs, folders or a TAU dataset with a model artifact; "
+            "results are written as they come (--json: one JSON object per line)")
+    p.add_argument("model", help=".onnx, .plan or .safetensors")
+    p.add_argument("inputs", nargs="+", help="files, globs ('clips/*.mp4'), folders (same-stem .wav + video paired), "
+                   "or a TAU dataset root")
     p.add_argument("--csv", help="write the DCASE submission CSV here ('-' for stdout)")
+    p.add_argument("--errors", help="write failed inputs here (default with --csv FILE: FILE.errors.tsv)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "tensorrt"],
-                   help="ONNX Runtime execution provider for .onnx models (default: cpu)")
+                   help="cpu, cuda (PyTorch, ONNX Runtime) or tensorrt (ONNX Runtime's provider); .plan runs on cuda")
     p.add_argument("--workers", type=int, default=2, help="decoding threads")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, help="inference threads (default: the usable cores)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per inference call")
+    p.add_argument("--decoder", choices=["auto", "cpu", "nvdec"], help="video decoder (default: auto)")
     p.add_argument("--strict", action="store_true", help="fail when a modality is missing")
 
     p = add("export", cmd_export, "export a checkpoint by recipe (ONNX FP32/INT8/FP16, TensorRT plans)")
@@ -309,21 +361,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", help="TAU-layout dataset: calibration clips (train) and the parity report (evaluate)")
     p.add_argument("-o", "--output", help="output file (.onnx or .plan)")
     p.add_argument("--list", action="store_true", help="list the available recipes")
-    p.add_argument("--split", action="store_true", help="also write the streaming graphs (NAME.audio.onnx, ...)")
 
     p = add("stream", cmd_stream, "classify a file, URL or camera as a live stream: one line per hop")
     p.add_argument("source", help="file, rtsp:// / http:// / udp:// URL, camera index (0), or 'mic'")
     p.add_argument("--microphone", action="store_true", help="with a camera index: also capture the default "
                    "microphone (needs sounddevice)")
-    p.add_argument("--model", required=True, help=".safetensors, or .onnx exported with --split")
+    p.add_argument("--model", required=True, help="any artifact: .safetensors, .onnx, .plan")
     p.add_argument("--hop", type=float, default=1.0, help="seconds between predictions")
     p.add_argument("--smoothing", type=float, default=0.0, help="exponential smoothing of scores, 0..1")
     p.add_argument("--realtime", action="store_true", help="pace a file to its timestamps")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "tensorrt"])
+    p.add_argument("--decoder", choices=["auto", "cpu", "nvdec"], help="video decoder (default: auto)")
     p.add_argument("--threads", type=int)
 
     p = sub.add_parser("bench", help="benchmark backends x precisions x batch sizes (or the kernels) on this device",
-                       description="Benchmark every artifact (default: the demo's PyTorch, ONNX FP32 and INT8 models) "
-                                   "decode-to-label on a validation set.",
+                       description="Benchmark every artifact decode-to-label on a validation set. Default: the demo's "
+                                   "tiny models and the paper-sized base preset (untrained: latency only), each as "
+                                   "PyTorch, ONNX FP32 and ONNX INT8, on TAU-like 1280x720 30-fps clips.",
                        epilog=f"example:\n  {EXAMPLES['bench']}\n  avsc-edge bench --kernels",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(fn=cmd_bench)
@@ -334,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", default="1", help="comma-separated batch sizes, e.g. 1,8")
     p.add_argument("--repeats", type=int, default=2, help="passes over the clips (after one warm-up batch)")
     p.add_argument("--threads", type=int)
-    p.add_argument("--demo-dir", help="where the demo models live / are built")
+    p.add_argument("--demo-dir", help="where the demo models, the base exports and the TAU-like clips live / are built")
+    p.add_argument("--no-base", action="store_true", help="skip the base-preset rows (faster first run)")
+    p.add_argument("--workers", type=int, default=2, help="decoding threads for batch > 1")
     p.add_argument("--json", nargs="?", const="-", help="write rows + machine record (to FILE, or stdout)")
     p.add_argument("--markdown", help="write the table as Markdown")
     p.add_argument("--plot", help="write latency vs accuracy as PNG")
@@ -345,18 +401,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv   # accepted anywhere on the line
+    argv = [a for a in argv if a != "--debug"]
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(message)s")
+    args.debug = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
     try:
         return args.fn(args)
-    except AVSCError as exc:
-        if args.debug:
-            raise
-        print(f"avsc-edge {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:
+        # the reader went away (`avsc-edge predict ... | head -1`): stop quietly, as shell tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except AVSCError as exc:
+        if debug:
+            raise
+        print(f"avsc-edge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, MemoryError) as exc:
+        if debug:
+            raise
+        print(f"avsc-edge {args.command}: error: {type(exc).__name__}: {exc} (--debug for a traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

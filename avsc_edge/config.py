@@ -118,14 +118,25 @@ class FeatureConfig(JsonConfig):
         return max(0, 1 + (num_samples - self.n_fft) // self.hop_length)
 
 
+FRAME_POLICIES = ("keyframe", "exact")
+
+
 @dataclass(frozen=True)
 class ClipConfig(JsonConfig):
-    """How one model window is cut from a recording: its length, and the frames sampled from it."""
+    """How one model window is cut from a recording: its length, and the frames sampled from it.
+
+    Frames are sampled at the centres of ``num_frames`` equal segments of the window. With
+    ``frame_policy="keyframe"`` (default) a keyframe within ``keyframe_tolerance`` seconds of a
+    sample time stands in for it (only keyframes are decoded: ~20x less decoding on camera video);
+    ``"exact"`` decodes up to the frame nearest each time. Training and inference use the same
+    policy (it travels in the artifact)."""
 
     seconds: float = 10.0
     num_frames: int = 4
     frame_size: int = 64
     mono: bool = True
+    frame_policy: str = "keyframe"
+    keyframe_tolerance: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.seconds <= 600:
@@ -134,6 +145,10 @@ class ClipConfig(JsonConfig):
             raise ConfigError(f"ClipConfig.num_frames must be in 1..64, got {self.num_frames}")
         if not 16 <= self.frame_size <= 1024:
             raise ConfigError(f"ClipConfig.frame_size must be in 16..1024, got {self.frame_size}")
+        if self.frame_policy not in FRAME_POLICIES:
+            raise ConfigError(f"ClipConfig.frame_policy must be one of {FRAME_POLICIES}, got {self.frame_policy!r}")
+        if not 0 <= self.keyframe_tolerance <= 60:
+            raise ConfigError(f"ClipConfig.keyframe_tolerance must be in 0..60 s, got {self.keyframe_tolerance}")
 
 
 VARIANTS = ("audio", "visual", "av", "av_ceoa", "av_ceoa_sf")
@@ -194,15 +209,35 @@ class ModelConfig(JsonConfig):
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "ModelConfig":
-        """``tiny`` (tests, demo) or ``base`` (PANNs-CNN14 / ResNet-18-sized backbones)."""
-        presets = {
-            "tiny": {},
-            "base": dict(d=256, heads=8, audio_channels=(64, 128, 256, 512, 1024, 2048),
-                         visual_channels=(64, 128, 256, 512), visual_blocks=(2, 2, 2, 2)),
-        }
-        if name not in presets:
-            raise ConfigError(f"unknown model preset {name!r}; choose one of {sorted(presets)}")
-        return cls(**{**presets[name], **overrides})
+        """The model part of a preset (see :func:`preset`)."""
+        return cls(**{**_preset(name)["model"], **overrides})
+
+
+PRESETS: dict[str, dict[str, dict]] = {
+    # small and fast: tests, the demo, CPU experiments (16-kHz features, 64-px frames)
+    "tiny": {"features": {}, "clip": {}, "model": {}},
+    # the paper's backbones with their own front ends, so that pretrained weights fit their inputs:
+    # PANNs CNN14 (32 kHz, n_fft 1024, hop 320, 64 mels, 50-14000 Hz) and a torchvision ResNet-18
+    # (224-px frames, ImageNet normalisation); 8 frames per 10-s window (one per 1.25 s)
+    "base": {"features": dict(sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0, fmax=14000.0),
+             "clip": dict(seconds=10.0, num_frames=8, frame_size=224),
+             "model": dict(d=256, heads=8, audio_channels=(64, 128, 256, 512, 1024, 2048),
+                           visual_channels=(64, 128, 256, 512), visual_blocks=(2, 2, 2, 2))},
+}
+
+
+def _preset(name: str) -> dict[str, dict]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def preset(name: str, *, clip: dict | None = None, model: dict | None = None,
+           features: dict | None = None) -> tuple["FeatureConfig", "ClipConfig", "ModelConfig"]:
+    """``tiny`` or ``base``: the (features, clip, model) configs that belong together, with overrides."""
+    p = _preset(name)
+    return (FeatureConfig(**{**p["features"], **(features or {})}), ClipConfig(**{**p["clip"], **(clip or {})}),
+            ModelConfig(**{**p["model"], **(model or {})}))
 
 
 @dataclass(frozen=True)
@@ -237,6 +272,7 @@ class ArtifactInfo(JsonConfig):
     objects: tuple[str, ...] = ()
     precision: str = "fp32"
     metrics: dict = field(default_factory=dict)
+    graph: str = "full"          # "full", or the split graph this file holds (artifact.PARTS)
 
     @property
     def feature_config(self) -> FeatureConfig:

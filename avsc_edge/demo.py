@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .config import ClipConfig, FeatureConfig, ModelConfig, TrainConfig
+from .config import TrainConfig, preset
 
 DEMO_SECONDS = 4.0
 
@@ -44,9 +44,8 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
 
     t0 = time.perf_counter()
     log(f"[2/5] training the tiny CEOA + SF model for {epochs} epochs (CPU)")
-    clip = ClipConfig(seconds=DEMO_SECONDS)
-    result = train(data, out, ModelConfig.preset("tiny"), TrainConfig(epochs=epochs, batch_size=32),
-                   FeatureConfig(), clip, progress=progress)
+    features, clip, model = preset("tiny", clip={"seconds": DEMO_SECONDS})
+    result = train(data, out, model, TrainConfig(epochs=epochs, batch_size=32), features, clip, progress=progress)
     timings["train_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -78,6 +77,11 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
     log("      top-3: " + ", ".join(f"{l} {p:.2f}" for l, p in pred.top(3)))
     log("      heard: " + ", ".join(f"{n} {p:.2f}" for n, p in pred.events)
         + " | seen: " + ", ".join(f"{n} {p:.2f}" for n, p in pred.objects))
+    log(f"done: models in {out} (model.safetensors = PyTorch, model.onnx = ONNX FP32, model.int8.onnx = INT8, "
+        "each .onnx with its split graphs beside it). Next:")
+    log(f"  avsc-edge predict {out / 'model.int8.onnx'} YOUR_CLIP.mp4")
+    log(f"  avsc-edge stream {clip_path.video} --model {out / 'model.int8.onnx'} --hop 1")
+    log(f"  avsc-edge bench --demo-dir {out}")
     summary = {"out": str(out), "checkpoint": str(result.checkpoint), "accuracy": metrics.accuracy,
                "log_loss": metrics.log_loss, "exports": exports, "prediction": pred.to_dict(), "true_label": clip_path.label,
                "timings": timings}

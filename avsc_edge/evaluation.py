@@ -77,8 +77,7 @@ def evaluate_artifact(checkpoint: str | os.PathLike, dataset: str | os.PathLike,
     clf = Classifier(checkpoint)  # any backend: .safetensors, .onnx, .plan
     ds = TauDataset(dataset)
     fs = load_featureset(ds, split, clf.info.feature_config, clf.info.clip_config, progress)
-    logits = np.concatenate([clf.backend.run(fs.log_mel[s], fs.frames[s])["scene_logits"]
-                             for s in batches(len(fs), 32)])
+    logits = clf.run_windows(fs.log_mel, fs.frames)["scene_logits"]
     metrics = scene_metrics(softmax(logits.astype(np.float64)), fs.labels, SCENES)
     if plot:
         plot_confusion(metrics.confusion, clf.labels, plot, f"{Path(checkpoint).name} on {split}: "

@@ -120,21 +120,29 @@ def log_mel(waveform: np.ndarray, cfg: FeatureConfig, threads: int | None = None
     return out.reshape(*lead, cfg.n_mels, out.shape[-1])
 
 
-def preprocess_frames(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
-    """RGB uint8 ``[T, H, W, 3]`` -> float32 ``[T, 3, S, S]``, resized and ImageNet-normalised."""
-    import cv2
+def normalize_frames(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 ``[T, S, S, 3]`` (already at the model's size) -> float32 ``[T, 3, S, S]``,
+    ImageNet-normalised as torchvision's ResNets expect."""
+    x = np.asarray(rgb, dtype=np.float32) * np.float32(1 / 255.0)
+    x = (x - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
+
+def check_frames(frames: np.ndarray, name: str = "frames") -> np.ndarray:
     arr = np.asarray(frames)
     if arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] == 0:
-        raise InputError(f"frames must be RGB uint8 [T, H, W, 3] with T >= 1, got shape {arr.shape}")
+        raise InputError(f"{name} must be RGB uint8 [T, H, W, 3] with T >= 1, got shape {arr.shape}")
     if arr.dtype != np.uint8:
-        raise InputError(f"frames must be uint8 RGB, got dtype {arr.dtype}")
-    size = clip.frame_size
-    out = np.empty((arr.shape[0], size, size, 3), dtype=np.float32)
-    for i, frame in enumerate(arr):
-        out[i] = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
-    out = (out / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=np.float32)
+        raise InputError(f"{name} must be uint8 RGB, got dtype {arr.dtype}")
+    return arr
+
+
+def preprocess_frames(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
+    """RGB uint8 ``[T, H, W, 3]`` of any size -> float32 ``[T, 3, S, S]``: resized by libswscale's
+    area filter (the path decoded files take) and ImageNet-normalised."""
+    from .media import resize_frames
+
+    return normalize_frames(resize_frames(check_frames(frames), clip.frame_size))
 
 
 def fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:

@@ -43,12 +43,20 @@ def scene_metrics(probs: np.ndarray, labels: np.ndarray, names: tuple[str, ...])
     return SceneMetrics(float((pred == labels).mean()), ll, per_class, confusion.tolist(), int(len(labels)))
 
 
-def plot_confusion(confusion: list[list[int]], names: tuple[str, ...], path: str | os.PathLike, title: str = "") -> None:
-    """Write a row-normalised confusion matrix as a PNG."""
-    import matplotlib
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend; plots are an extra (``avsc-edge[plot]``)."""
+    from .errors import require
 
+    matplotlib = require("matplotlib", "plot", "writing plots (PNG)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(confusion: list[list[int]], names: tuple[str, ...], path: str | os.PathLike, title: str = "") -> None:
+    """Write a row-normalised confusion matrix as a PNG."""
+    plt = pyplot()
 
     cm = np.asarray(confusion, np.float64)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)

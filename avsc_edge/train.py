@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from .checkpoint import META_KEY, atomic_write, save_checkpoint
+from .artifact import META_KEY, atomic_write
+from .checkpoint import save_checkpoint
 from .config import ArtifactInfo, ClipConfig, FeatureConfig, ModelConfig, TrainConfig
 from .data import TauDataset
 from .data.featureset import FeatureSet, load_featureset

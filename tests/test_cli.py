@@ -46,8 +46,8 @@ def test_eval_and_predict(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["accuracy"] == m["accuracy"]
     clip = next((tiny_dataset / "video").glob("*.mp4"))
     assert main(["predict", str(tiny_checkpoint), str(clip), "--json"]) == 0
-    preds = json.loads(capsys.readouterr().out)
-    assert preds[0]["label"] in preds[0]["scores"] and preds[0]["modalities"] == ["audio", "visual"]
+    preds = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # JSON Lines, one per input
+    assert len(preds) == 1 and preds[0]["label"] in preds[0]["scores"] and preds[0]["modalities"] == ["audio", "visual"]
 
 
 @pytest.mark.slow

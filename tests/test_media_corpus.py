@@ -89,9 +89,12 @@ def test_truncated_zero_and_text_files(clf, content, tmp_path):
 def test_huge_frames_are_refused(clf, content, tmp_path, monkeypatch):
     frames, audio = content
     write_av(tmp_path / "v.mp4", frames, 5.0, audio, 48000)
-    monkeypatch.setattr(media, "MAX_FRAME_PIXELS", 32 * 32)  # the limit is 8192x8192; test the check cheaply
+    monkeypatch.setattr(media.container, "MAX_FRAME_PIXELS", 32 * 32)  # the limit is 8192x8192; test it cheaply
+    for policy in ("keyframe", "exact"):
+        with pytest.raises(MediaError, match="too large"):
+            media.sample_frames(tmp_path / "v.mp4", [0.5], policy=policy)
     with pytest.raises(MediaError, match="too large"):
-        media.sample_frames(tmp_path / "v.mp4", [0.5])
+        clf.predict(tmp_path / "v.mp4")
 
 
 @pytest.mark.parametrize("frames,fps", [(np.zeros((4, 8, 8), np.uint8), 2.0), (np.zeros((4, 8, 8, 3), np.float32), 2.0),

@@ -75,10 +75,16 @@ def test_classifier_refuses_bad_plans_before_tensorrt(tmp_path):
     from avsc_edge import Classifier
     from avsc_edge.errors import DependencyError
 
+    from avsc_edge.artifact import part_paths
+
     (tmp_path / "foreign.plan").write_bytes(os.urandom(500))
     with pytest.raises(ArtifactError, match="not an avsc-edge plan"):
         Classifier(tmp_path / "foreign.plan")
     good = write_plan(tmp_path / "m.engine", header(), os.urandom(100))
+    with pytest.raises(ArtifactError, match="audio_slots.*missing"):
+        Classifier(good)
+    for part in part_paths(good).values():
+        write_plan(part, header(), os.urandom(100))
     try:
         import tensorrt  # noqa: F401
     except ImportError:

@@ -1,5 +1,7 @@
-"""Streaming: incremental == from scratch == the full model on the same window, the push API from
-several threads, modality drop-out and recovery, late chunks and clock jumps, a 10-minute soak."""
+"""Streaming through the Classifier's backend: incremental vs from scratch (stated tolerance), the
+scratch path == the whole model on the same window, a file one window long == predict, the end of
+a file flushed, the push API from several threads, drop-out and recovery, late chunks and clock
+jumps, a 10-minute soak."""
 import resource
 import subprocess
 import sys
@@ -15,14 +17,18 @@ from avsc_edge import Classifier  # noqa: E402
 from avsc_edge.errors import InputError  # noqa: E402
 from avsc_edge.features import log_mel, preprocess_frames  # noqa: E402
 from avsc_edge.stream import StreamClassifier, StreamConfig, StreamState  # noqa: E402
-from avsc_edge.stream.encoders import open_encoders  # noqa: E402
 
 SR, FPS = 16000, 10.0
+# Incremental audio tokens see real audio where a window computed from scratch sees zero padding
+# (each cached token's right edge when it was computed; the window's left edge). Measured on the
+# tiny test model over random streams: max |score difference| ~1e-4 (benchmarks/README.md has the
+# trained demo and base models); stated bound:
+INCREMENTAL_TOLERANCE = 0.01
 
 
 @pytest.fixture(scope="module")
 def enc(tiny_checkpoint):
-    return open_encoders(tiny_checkpoint)
+    return Classifier(tiny_checkpoint)
 
 
 def synthetic(seconds, rng):
@@ -45,37 +51,51 @@ def feed(state, audio, frames, rng, audio_ok=lambda t: True, video_ok=lambda t: 
     return preds
 
 
-def test_incremental_equals_from_scratch_and_the_model(enc, rng):
+def test_incremental_is_within_tolerance_of_from_scratch(enc, rng):
     audio, frames = synthetic(7.0, rng)
-    inc = feed(StreamState(enc, SR, StreamConfig(hop=0.5)), audio, frames, np.random.default_rng(3))
+    inc_state = StreamState(enc, SR, StreamConfig(hop=0.5))
+    inc = feed(inc_state, audio, frames, np.random.default_rng(3))
     scratch_state = StreamState(enc, SR, StreamConfig(hop=0.5, incremental=False))
     scratch = feed(scratch_state, audio, frames, np.random.default_rng(4))
     assert len(inc) == len(scratch) == 11  # window ends 1.5, 2.0, ... 6.5 s
+    diffs = []
     for a, b in zip(inc, scratch):
         assert a.timestamp == b.timestamp and a.modalities == b.modalities == ("audio", "visual")
-        assert max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-5
-    # the whole model, from scratch, on the same window (stream log-mel frames, grid frames)
+        diffs.append(max(abs(a.scores[k] - b.scores[k]) for k in a.scores))
+    assert max(diffs) < INCREMENTAL_TOLERANCE, diffs
+    assert inc_state.stats["audio_frames_computed"] < scratch_state.stats["audio_frames_computed"] / 2
+    assert inc_state.stats["frames_embedded"] < scratch_state.stats["frames_embedded"] / 2
+
+
+def test_from_scratch_equals_the_whole_model_on_the_same_window(enc, rng):
+    """The scratch path: the grid-aligned window of the stream's log-mel and the grid frames,
+    through the PyTorch model in one call."""
+    audio, frames = synthetic(6.0, rng)
+    state = StreamState(enc, SR, StreamConfig(hop=0.5, incremental=False))
+    preds = feed(state, audio, frames, np.random.default_rng(1))
     f, clip = enc.info.feature_config, enc.info.clip_config
     full = log_mel(audio, f)
-    T = f.num_frames(int(clip.seconds * f.sr))
-    for p in inc[::3]:
+    model = enc.backend.model
+    for p in preds[::3]:
         e = int(np.floor(p.timestamp * f.sr / f.hop_length + 1e-9))
-        mel = full[:, e - T + 1:e + 1][None, None]
-        grid = scratch_state.frame_grid(p.timestamp)
-        picked = frames[np.rint(grid * FPS).astype(int)]
+        first = (e // state.stride - state.n_tokens + 1) * state.stride
+        mel = full[:, max(first, 0):e + 1][None, None]
+        picked = frames[np.rint(state.frame_grid(p.timestamp) * FPS).astype(int)]
         with torch.no_grad():
-            out = enc.model(torch.from_numpy(mel), torch.from_numpy(preprocess_frames(picked, clip)[None]))
+            out = model(torch.from_numpy(mel), torch.from_numpy(preprocess_frames(picked, clip)[None]))
         probs = torch.softmax(out.scene_logits, -1)[0].numpy()
         assert np.abs(probs - np.array(list(p.scores.values()))).max() < 1e-4
 
 
-def test_incremental_reuses_frame_embeddings(enc, rng):
-    audio, frames = synthetic(6.0, rng)
-    a, b = StreamState(enc, SR, StreamConfig(hop=0.375)), StreamState(enc, SR, StreamConfig(hop=0.375, incremental=False))
-    feed(a, audio, frames, rng)
-    feed(b, audio, frames, rng)
-    assert a.stats["predictions"] == b.stats["predictions"] > 5
-    assert a.stats["frames_embedded"] < b.stats["frames_embedded"] / 2
+def test_token_cache_computes_each_token_once(enc, rng):
+    audio, frames = synthetic(8.0, rng)
+    state = StreamState(enc, SR, StreamConfig(hop=0.25))
+    preds = feed(state, audio, frames, rng)
+    hop_frames = 0.25 * SR / enc.info.feature_config.hop_length
+    per_window = state.stats["audio_frames_computed"] / len(preds)
+    # new frames + the partial last token + the margin token, not the whole window (T frames)
+    assert per_window <= hop_frames + (2 + state.cfg.audio_margin) * state.stride
+    assert per_window < state.T / 2
 
 
 def test_modality_dropout_and_recovery(enc, rng):
@@ -188,34 +208,82 @@ def test_soak_ten_minutes_bounded_memory(enc):
     assert len(st.frames) < 64 and len(st.embeddings) < 64
 
 
-def test_classifier_stream_over_a_file_torch_and_onnx(tiny_checkpoint, tiny_dataset, tmp_path):
+@pytest.fixture(scope="module")
+def exported(tiny_checkpoint, tiny_dataset, tmp_path_factory):
+    from avsc_edge.export.pipeline import run_recipe
+    from avsc_edge.export.recipes import load_recipe
+
+    out = tmp_path_factory.mktemp("stream-export")
+    return {"fp32": run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), out / "m.onnx").artifact,
+            "int8": run_recipe(tiny_checkpoint, load_recipe("cpu-int8"), out / "m.int8.onnx", str(tiny_dataset)).artifact}
+
+
+def one_window_clip(path, seconds, rng):
+    """H.264 video + PCM audio of exactly ``seconds`` (MKV: no codec padding at the end)."""
     from avsc_edge.data.synth import write_av
-    from avsc_edge.export.pipeline import run_recipe
-    from avsc_edge.export.recipes import load_recipe
-    from avsc_edge.export.split import export_split
 
-    rng = np.random.default_rng(5)
-    path = tmp_path / "long.mp4"
-    write_av(path, rng.integers(0, 255, (40, 48, 64, 3), dtype=np.uint8), 5.0,
-             (rng.standard_normal((2, 48000 * 8)) * 0.1).astype(np.float32), 48000)
-    torch_preds = list(Classifier(tiny_checkpoint).stream(path, hop=1.0))
-    onnx_path = tmp_path / "m.onnx"
-    run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), onnx_path)
-    export_split(tiny_checkpoint, onnx_path)
-    onnx_preds = list(Classifier(onnx_path).stream(path, hop=1.0))
-    assert len(torch_preds) == len(onnx_preds) >= 6
-    for a, b in zip(torch_preds, onnx_preds):
-        assert a.label == b.label and max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-4
+    write_av(path, rng.integers(0, 255, (int(seconds * 5), 48, 64, 3), dtype=np.uint8), 5.0,
+             (rng.standard_normal((2, int(48000 * seconds))) * 0.1).astype(np.float32), 48000,
+             audio_codec="pcm_s16le")
+    return path
 
 
-def test_stream_without_split_graphs_is_a_clear_error(tiny_checkpoint, tmp_path):
-    from avsc_edge.errors import ArtifactError
-    from avsc_edge.export.pipeline import run_recipe
-    from avsc_edge.export.recipes import load_recipe
+def test_every_path_gives_the_same_scores_for_a_one_window_clip(tiny_checkpoint, exported, tmp_path, rng):
+    """predict, predict_batch, stream (hop = window) and bench agree for PyTorch and ONNX FP32
+    (<= 1e-5) and, through the same code, INT8."""
+    from avsc_edge.bench.e2e import bench_artifact
+    from avsc_edge.data.tau import Clip
 
-    run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), tmp_path / "m.onnx")
-    with pytest.raises(ArtifactError, match="--split"):
-        next(iter(Classifier(tmp_path / "m.onnx").stream(tmp_path / "whatever.mp4")))
+    clip = one_window_clip(tmp_path / "w.mkv", 1.5, rng)
+    scores = {}
+    for name, artifact in (("pytorch", tiny_checkpoint), ("fp32", exported["fp32"]), ("int8", exported["int8"])):
+        clf = Classifier(artifact)
+        p = clf.predict(clip)
+        batch = clf.predict_batch([clip])
+        streamed = list(clf.stream(clip, hop=1.5))
+        assert len(batch) == len(streamed) == 1 and streamed[0].timestamp == pytest.approx(1.5)
+        row = bench_artifact(artifact, [Clip(clip, clip, "bus")], np.array([1]), batch=1)
+        for other in (batch[0], streamed[0]):
+            assert max(abs(p.scores[k] - other.scores[k]) for k in p.scores) < 1e-5, name
+        assert row.accuracy == float(p.label == "bus")
+        scores[name] = np.array(list(p.scores.values()))
+    assert np.abs(scores["pytorch"] - scores["fp32"]).max() < 1e-5
+    assert np.abs(scores["pytorch"] - scores["int8"]).max() < 0.2
+
+
+def test_paths_run_through_the_backend(tiny_checkpoint, tmp_path, rng, monkeypatch):
+    """predict, predict_batch and stream call the backend's parts and nothing else runs the model."""
+    clip = one_window_clip(tmp_path / "w.mkv", 1.5, rng)
+    clf = Classifier(tiny_checkpoint)
+    calls = []
+    for part in ("audio_tokens", "audio_slots", "encode_frames", "heads"):
+        original = getattr(clf.backend, part)
+        monkeypatch.setattr(clf.backend, part, lambda *a, _o=original, _n=part: calls.append(_n) or _o(*a))
+    monkeypatch.setattr(clf.backend.model, "forward", lambda *a, **k: pytest.fail("the model was run directly"))
+    for run in (lambda: clf.predict(clip), lambda: clf.predict_batch([clip]), lambda: list(clf.stream(clip, hop=1.5))):
+        calls.clear()
+        run()
+        assert {"audio_tokens", "audio_slots", "encode_frames", "heads"} <= set(calls)
+
+
+def test_file_streams_flush_their_end(tmp_path, rng):
+    """A file one window long gives one prediction; a 16-s file with hop 1 and window 5, twelve."""
+    from avsc_edge.bench.defaults import untrained_checkpoint
+    from avsc_edge.config import PRESETS
+
+    PRESETS["test-5s"] = {"features": {}, "clip": {"seconds": 5.0, "frame_size": 32},
+                          "model": dict(d=32, heads=4, audio_channels=(8, 16), visual_channels=(8, 16),
+                                        visual_blocks=(1, 1))}
+    try:
+        ckpt = untrained_checkpoint(tmp_path / "m5.safetensors", "test-5s")
+    finally:
+        del PRESETS["test-5s"]
+    clf = Classifier(ckpt)
+    long = one_window_clip(tmp_path / "long.mkv", 16.0, rng)
+    times = [p.timestamp for p in clf.stream(long, hop=1.0)]
+    assert times == pytest.approx(list(range(5, 17)))
+    assert len(list(clf.stream(one_window_clip(tmp_path / "one.mkv", 5.0, rng), hop=1.0))) == 1
+    assert len(list(clf.stream(one_window_clip(tmp_path / "short.mkv", 3.0, rng), hop=1.0))) == 1  # >= half a window
 
 
 def test_example_producer_runs(tiny_checkpoint):
@@ -232,6 +300,8 @@ def test_missing_devices_are_clear_errors(tiny_checkpoint):
     clf = Classifier(tiny_checkpoint)
     with pytest.raises(MediaError, match="camera 97"):
         next(iter(clf.stream(97)))
+    with pytest.raises(InputError, match="nothing to capture"):
+        next(iter(clf.stream(None)))
     try:
         import sounddevice  # noqa: F401
     except (ImportError, OSError):

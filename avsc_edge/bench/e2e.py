@@ -1,8 +1,10 @@
-"""``avsc-edge bench``: every backend x precision x batch on one validation set, decode to label.
+"""``avsc-edge bench``: every artifact x batch size on one validation set, decode to label, through
+the :class:`~avsc_edge.Classifier`'s public calls (``predict`` for batch 1; the ``predict_many``
+pipeline, decoding ahead on worker threads and batching windows across clips, for larger batches).
 
-Per row: model file size, accuracy and log-loss, per-clip latency p50/p95/p99, throughput,
-real-time factor (processing time / audio duration), peak host memory growth, and the per-stage
-split (decode, log-mel, frames, inference; the fusion head runs inside the inference graph).
+Per row: model (preset) and whether it is trained, file size, accuracy and log-loss (trained
+models only), per-clip latency p50/p95/p99, throughput, real-time factor (processing time / audio
+duration), peak host memory growth, and the per-stage split (decode, frames, features, inference).
 """
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ from typing import Callable
 import numpy as np
 
 from ..labels import SCENES
-from ..metrics import scene_metrics, softmax
+from ..metrics import scene_metrics
 from .machine import rss_mb
 
-ROW_FIELDS = ("backend", "precision", "batch", "size_mb", "accuracy", "log_loss", "p50_ms", "p95_ms", "p99_ms",
-              "clips_per_s", "rtf", "peak_mem_mb", "stages")
+ROW_FIELDS = ("backend", "precision", "model", "trained", "batch", "size_mb", "accuracy", "log_loss", "p50_ms",
+              "p95_ms", "p99_ms", "clips_per_s", "rtf", "peak_mem_mb", "stages")
+STAGES = ("decode", "frames", "features", "inference")
 
 
 @dataclass
@@ -27,10 +30,12 @@ class BenchRow:
     artifact: str
     backend: str
     precision: str
+    model: str
+    trained: bool
     batch: int
     size_mb: float
-    accuracy: float
-    log_loss: float
+    accuracy: float | None
+    log_loss: float | None
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -41,103 +46,123 @@ class BenchRow:
     clips: int = 0
 
 
+def artifact_size(path: str | os.PathLike) -> int:
+    """Bytes of an artifact with its split graphs / engines."""
+    from ..artifact import part_paths
+
+    p = Path(path)
+    parts = part_paths(p).values() if p.suffix in (".onnx", ".plan", ".engine") else []
+    return p.stat().st_size + sum(q.stat().st_size for q in parts if q.is_file())
+
+
+def model_name(info) -> str:
+    from ..config import PRESETS, ModelConfig
+
+    m = info.model_config
+    for name, p in PRESETS.items():
+        ref = ModelConfig(**{**p["model"], "variant": m.variant})
+        if (ref.audio_channels, ref.visual_channels, ref.d) == (m.audio_channels, m.visual_channels, m.d):
+            return name
+    return "custom"
+
+
 def bench_artifact(artifact: str | os.PathLike, clips, labels: np.ndarray, batch: int, repeats: int = 1,
-                   warmup: int = 1, threads: int | None = None,
+                   warmup: int = 1, threads: int | None = None, workers: int = 2,
                    progress: Callable[[str], None] | None = None) -> BenchRow:
-    """Decode-to-label timing of ``artifact`` over ``clips`` (TAU ``Clip`` objects, container path)."""
+    """Decode-to-label timing of ``artifact`` over ``clips`` (TAU ``Clip`` objects; the video
+    container, with its own audio track, is what is classified)."""
     from ..classifier import Classifier
-    from ..runtime.inputs import ModelInputs, from_files
 
-    clf = Classifier(artifact, threads=threads)
-    info = clf.info
-    base_mem = rss_mb()
-    peak = base_mem
+    clf = Classifier(artifact, threads=threads, batch_size=batch)
+    base_mem = peak = rss_mb()
+    videos = [str(c.video) for c in clips]
 
-    def run_batch(group):
-        prepared, stage = [], {"decode_ms": 0.0, "features_ms": 0.0, "frames_ms": 0.0}
-        for c in group:
-            inp = from_files(c.video, c.video, info.feature_config, info.clip_config, threads)
-            prepared.append(inp)
-            for k in stage:
-                stage[k] += inp.timings.get(k, 0.0)
-        counts = [p.num_windows for p in prepared]
-        joined = ModelInputs(np.concatenate([p.log_mel for p in prepared]), np.concatenate([p.frames for p in prepared]))
+    def one_pass() -> tuple[list, float]:
         t0 = time.perf_counter()
-        out = clf.backend.run(joined.log_mel, joined.frames)
-        stage["inference_ms"] = (time.perf_counter() - t0) * 1e3
-        probs, start = [], 0
-        for n in counts:
-            probs.append(softmax(out["scene_logits"][start:start + n].astype(np.float64)).mean(axis=0))
-            start += n
-        return np.stack(probs), stage
+        if batch == 1:
+            preds = [clf.predict(v) for v in videos]
+        else:
+            preds = [p for _, p in clf.predict_many(videos, workers=workers, keep_going=False)]
+        return preds, time.perf_counter() - t0
 
-    groups = [clips[i:i + batch] for i in range(0, len(clips), batch)]
-    for g in groups[:warmup]:
-        run_batch(g)
-    per_clip, stages, probs = [], {k: [] for k in ("decode_ms", "features_ms", "frames_ms", "inference_ms")}, None
-    t_all = time.perf_counter()
+    for _ in range(warmup):
+        clf.predict(videos[0])
+    latencies, stages, elapsed, preds = [], {s: [] for s in STAGES}, 0.0, []
     for r in range(repeats):
-        run_probs = []
-        for g in groups:
-            t0 = time.perf_counter()
-            p, stage = run_batch(g)
-            dt = (time.perf_counter() - t0) * 1e3
-            per_clip += [dt / len(g)] * len(g)
-            for k, v in stage.items():
-                stages[k] += [v / len(g)] * len(g)
-            run_probs.append(p)
-            peak = max(peak, rss_mb())
-        probs = np.concatenate(run_probs)
+        preds, seconds = one_pass()
+        elapsed += seconds
+        peak = max(peak, rss_mb())
+        for p in preds:
+            latencies.append(p.timings["total_ms"])
+            for s in STAGES:
+                stages[s].append(p.timings.get(f"{s}_ms", 0.0))
         if progress:
             progress(f"{Path(artifact).name} batch {batch}: repeat {r + 1}/{repeats}")
-    elapsed = time.perf_counter() - t_all
-    m = scene_metrics(probs, labels, SCENES)
-    lat = np.array(per_clip)
-    clip_seconds = clf.info.clip_config.seconds
+    info = clf.info
+    trained = not info.metrics.get("untrained", False)
+    probs = np.array([[p.scores[lab] for lab in SCENES] for p in preds])
+    m = scene_metrics(probs, labels, SCENES) if trained else None
+    lat = np.array(latencies)
+    audio_seconds = info.clip_config.seconds
     return BenchRow(
-        artifact=str(artifact), backend=clf.backend.name, precision=clf.backend.precision, batch=batch,
-        size_mb=Path(artifact).stat().st_size / 1e6, accuracy=m.accuracy, log_loss=m.log_loss,
+        artifact=str(artifact), backend=clf.engine.backend, precision=clf.engine.precision, model=model_name(info),
+        trained=trained, batch=batch, size_mb=artifact_size(artifact) / 1e6,
+        accuracy=m.accuracy if m else None, log_loss=m.log_loss if m else None,
         p50_ms=float(np.percentile(lat, 50)), p95_ms=float(np.percentile(lat, 95)), p99_ms=float(np.percentile(lat, 99)),
-        clips_per_s=len(lat) / elapsed, rtf=float(np.median(lat)) / 1e3 / clip_seconds, peak_mem_mb=peak - base_mem,
-        stages={k.removesuffix("_ms"): float(np.median(v)) for k, v in stages.items()}, clips=len(clips))
+        clips_per_s=len(lat) / elapsed, rtf=elapsed / len(lat) / audio_seconds, peak_mem_mb=peak - base_mem,
+        stages={s: float(np.median(v)) for s, v in stages.items()}, clips=len(clips))
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
 
 
 def table(rows: list[BenchRow]) -> str:
-    """A Markdown table (also readable on a terminal)."""
-    head = ("| backend | precision | batch | size MB | accuracy | log-loss | p50 ms | p95 ms | p99 ms | clips/s | RTF | "
-            "mem MB | decode | log-mel | frames | inference |")
+    """A Markdown table (also readable on a terminal). RTF = wall time per clip / clip duration."""
+    head = ("| model | backend | precision | batch | size MB | accuracy | log-loss | p50 ms | p95 ms | p99 ms | "
+            "clips/s | RTF | mem MB | decode | frames | log-mel | inference |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         s = r.stages
-        lines.append(f"| {r.backend} | {r.precision} | {r.batch} | {r.size_mb:.2f} | {r.accuracy:.3f} | {r.log_loss:.3f} | "
-                     f"{r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.clips_per_s:.1f} | {r.rtf:.4f} | "
-                     f"{r.peak_mem_mb:.0f} | {s['decode']:.1f} | {s['features']:.1f} | {s['frames']:.1f} | {s['inference']:.1f} |")
+        model = r.model + ("" if r.trained else " (untrained)")
+        lines.append(f"| {model} | {r.backend} | {r.precision} | {r.batch} | {r.size_mb:.2f} | {_num(r.accuracy, '.3f')} | "
+                     f"{_num(r.log_loss, '.3f')} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | "
+                     f"{r.clips_per_s:.2f} | {r.rtf:.4f} | {r.peak_mem_mb:.0f} | {s['decode']:.1f} | {s['frames']:.1f} | "
+                     f"{s['features']:.1f} | {s['inference']:.1f} |")
     return "\n".join(lines)
 
 
 def plot(rows: list[BenchRow], path: str | os.PathLike) -> None:
-    """Latency (p50, log scale) against accuracy: colour = backend/precision, marker = batch size."""
-    import matplotlib
+    """Two panels: latency per clip by stage (stacked bars, one per row), and latency against
+    accuracy for the trained models."""
+    from ..metrics import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    kinds = sorted({(r.backend, r.precision) for r in rows})
-    batches = sorted({r.batch for r in rows})
-    markers = "osD^vP*X"
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
-        ax.scatter(r.p50_ms, r.accuracy, s=70, color=f"C{kinds.index((r.backend, r.precision))}",
-                   marker=markers[batches.index(r.batch) % len(markers)], alpha=0.85, edgecolors="black")
-    handles = [plt.Line2D([], [], color=f"C{i}", marker="o", ls="", label=f"{b} {p}") for i, (b, p) in enumerate(kinds)]
-    handles += [plt.Line2D([], [], color="gray", marker=markers[i % len(markers)], ls="", label=f"batch {b}")
-                for i, b in enumerate(batches)]
-    ax.legend(handles=handles, fontsize=8, loc="best")
-    ax.set_xscale("log")
-    ax.set_xlabel("latency per clip, p50 (ms, decode to label)")
-    ax.set_ylabel("accuracy (validation)")
-    ax.set_title("avsc-edge bench: latency vs accuracy")
-    ax.grid(alpha=0.3, which="both")
+    plt = pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    names = [f"{r.model}{'' if r.trained else '*'} {r.backend}\n{r.precision} b{r.batch}" for r in rows]
+    bottom = np.zeros(len(rows))
+    for i, s in enumerate(STAGES):
+        vals = np.array([r.stages[s] for r in rows])
+        ax1.bar(range(len(rows)), vals, bottom=bottom, label=s, color=f"C{i}")
+        bottom += vals
+    ax1.set_xticks(range(len(rows)), names, fontsize=7)
+    ax1.set_ylabel("ms per clip (median)")
+    ax1.set_title("where the time goes (* untrained: latency only)")
+    ax1.legend(fontsize=8)
+    trained = [r for r in rows if r.accuracy is not None]
+    kinds = sorted({(r.model, r.backend, r.precision) for r in trained})
+    for r in trained:
+        ax2.scatter(r.p50_ms, r.accuracy, s=60, color=f"C{kinds.index((r.model, r.backend, r.precision))}",
+                    marker="o" if r.batch == 1 else "s", edgecolors="black")
+    for i, k in enumerate(kinds):
+        ax2.scatter([], [], color=f"C{i}", label=" ".join(k))
+    ax2.set_xscale("log")
+    ax2.set_xlabel("latency per clip, p50 (ms, decode to label)")
+    ax2.set_ylabel("accuracy (validation)")
+    ax2.set_title("latency vs accuracy (square: batch > 1)")
+    if kinds:
+        ax2.legend(fontsize=7)
+    ax2.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

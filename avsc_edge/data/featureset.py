@@ -14,7 +14,7 @@ from ..config import ClipConfig, FeatureConfig
 from ..labels import EVENTS, OBJECTS, SCENES
 from .tau import Clip, TauDataset
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -38,15 +38,15 @@ class FeatureSet:
 
 
 def clip_arrays(clip: Clip, features: FeatureConfig, window: ClipConfig) -> tuple[np.ndarray, np.ndarray]:
-    """One clip's first window, pre-processed exactly as the runtime does it:
-    (log-mel ``[1, n_mels, T]``, frames ``[F, 3, S, S]``)."""
+    """One clip's first window, pre-processed exactly as the runtime does it (same reader, same
+    frame policy): (log-mel ``[1, n_mels, T]``, frames ``[F, 3, S, S]``)."""
     from ..errors import MediaError
-    from ..runtime.inputs import from_files
+    from ..windows import first_window
 
-    inputs = from_files(clip.audio, clip.video, features, window, threads=1, max_windows=1)
-    if inputs.log_mel is None or inputs.frames is None:
+    w = first_window(clip.audio, clip.video, features, window)
+    if w.log_mel is None or w.frames is None:
         raise MediaError(f"{clip.stem}: training needs both the audio and the video track")
-    return inputs.log_mel[0], inputs.frames[0]
+    return w.log_mel, w.frames
 
 
 def _cache_key(dataset: TauDataset, split: str, features: FeatureConfig, window: ClipConfig, clips: list[Clip]) -> str:

@@ -11,7 +11,7 @@ import os
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -20,15 +20,26 @@ from ..errors import InputError
 from ..labels import SCENES
 from .scenes import SCENE_SOURCES, SOURCES
 from .synth_audio import render_scene_audio
-from .synth_video import render_scene_frames
+from .synth_video import iter_scene_frames
 
 GROUND_TRUTH_FILE = "synth_ground_truth.json"
 CITIES = ("amsterdam", "barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "prague", "stockholm", "vienna")
 
 
+PROFILES = {
+    # small, fast clips for tests, the demo and training experiments on a CPU
+    "small": dict(fps=5.0, width=128, height=96, gop_seconds=1.0, video_bitrate=None, b_frames=0),
+    # what a user's camera or TAU Urban Audio-Visual Scenes 2021 looks like: 1280x720 H.264 at
+    # 30 fps with a keyframe every 2 s, B-frames and a camera-like ~5 Mbit/s, 10-s clips
+    "tau": dict(fps=30.0, width=1280, height=720, gop_seconds=2.0, video_bitrate=5_000_000, b_frames=2,
+                duration=10.0),
+}
+
+
 @dataclass(frozen=True)
 class SynthConfig(JsonConfig):
-    """What the generator writes. ``evaluate_fraction`` of each scene's clips go to fold1_evaluate."""
+    """What the generator writes. ``evaluate_fraction`` of each scene's clips go to fold1_evaluate.
+    ``SynthConfig.profile("tau")`` gives 1280x720 30-fps camera-like clips (see ``PROFILES``)."""
 
     clips: int = 100
     seed: int = 0
@@ -37,11 +48,31 @@ class SynthConfig(JsonConfig):
     fps: float = 5.0
     width: int = 128
     height: int = 96
+    gop_seconds: float = 1.0
+    video_bitrate: int | None = None
+    b_frames: int = 0
     evaluate_fraction: float = 0.3
     sources_per_clip: int = 3
     distractor_prob: float = 0.5
     drop_prob: float = 0.15
     audio_in_video: bool = True
+
+    @classmethod
+    def profile(cls, name: str, **overrides) -> "SynthConfig":
+        if name not in PROFILES:
+            raise InputError(f"unknown synth profile {name!r}; choose one of {sorted(PROFILES)}")
+        return cls(**{**PROFILES[name], **overrides})
+
+    def video_options(self) -> dict[str, str]:
+        """libx264 options: keyframe interval, B-frames, and a bitrate cap when one is set."""
+        keyint = max(1, int(round(self.gop_seconds * self.fps)))
+        opts = {"g": str(keyint), "keyint_min": str(keyint), "sc_threshold": "0", "bf": str(self.b_frames)}
+        if self.video_bitrate:
+            rate = str(self.video_bitrate)
+            opts.update({"preset": "superfast", "b": rate, "maxrate": rate, "bufsize": str(2 * self.video_bitrate)})
+        else:
+            opts.update({"preset": "ultrafast" if self.b_frames == 0 else "superfast", "crf": "23"})
+        return opts
 
 
 @dataclass(frozen=True)
@@ -89,10 +120,13 @@ def write_wav(path: Path, audio: np.ndarray, sr: int) -> None:
         w.writeframes(pcm.tobytes())
 
 
-def write_av(path: Path, frames: np.ndarray | None, fps: float, audio: np.ndarray | None, sr: int,
-             video_codec: str = "libx264", audio_codec: str = "aac") -> None:
-    """Write a container (format from the suffix) with a video track of RGB ``frames`` and/or an
-    audio track of float ``audio`` ``[channels, samples]``."""
+def write_av(path: Path, frames: np.ndarray | Iterable[np.ndarray] | None, fps: float, audio: np.ndarray | None,
+             sr: int, video_codec: str = "libx264", audio_codec: str = "aac",
+             video_options: dict[str, str] | None = None, size: tuple[int, int] | None = None) -> None:
+    """Write a container (format from the suffix) with a video track of RGB ``frames`` (an array
+    ``[T, H, W, 3]``, or an iterable of ``[H, W, 3]`` frames with ``size=(W, H)``) and/or an audio
+    track of float ``audio`` ``[channels, samples]``. ``video_options`` go to the encoder
+    (default for libx264: ultrafast, crf 23)."""
     import fractions
 
     import av
@@ -102,9 +136,11 @@ def write_av(path: Path, frames: np.ndarray | None, fps: float, audio: np.ndarra
         v = a = None
         if frames is not None:
             v = c.add_stream(video_codec, rate=fractions.Fraction(fps).limit_denominator(1000))
-            v.width, v.height = frames.shape[2], frames.shape[1]
+            v.width, v.height = size if size is not None else (frames.shape[2], frames.shape[1])
             v.pix_fmt = "yuvj420p" if video_codec == "mjpeg" else "yuv420p"
-            if video_codec == "libx264":
+            if video_options is not None:
+                v.options = dict(video_options)
+            elif video_codec == "libx264":
                 v.options = {"preset": "ultrafast", "crf": "23"}
         if audio is not None:
             a = c.add_stream(audio_codec, rate=sr)
@@ -138,10 +174,10 @@ def _write_clip(out: Path, cfg: SynthConfig, index: int) -> ClipPlan:
     plan, rng = plan_clip(cfg, index)
     audio = render_scene_audio(rng, list(plan.events), cfg.duration, cfg.sample_rate)
     n_frames = max(1, int(round(cfg.duration * cfg.fps)))
-    frames = render_scene_frames(rng, list(plan.objects), n_frames, cfg.width, cfg.height)
+    frames = iter_scene_frames(rng, list(plan.objects), n_frames, cfg.width, cfg.height)
     write_wav(out / "audio" / f"{plan.stem}.wav", audio, cfg.sample_rate)
-    write_mp4(out / "video" / f"{plan.stem}.mp4", frames, cfg.fps, audio if cfg.audio_in_video else None,
-              cfg.sample_rate)
+    write_av(out / "video" / f"{plan.stem}.mp4", frames, cfg.fps, audio if cfg.audio_in_video else None,
+             cfg.sample_rate, video_options=cfg.video_options(), size=(cfg.width, cfg.height))
     return plan
 
 

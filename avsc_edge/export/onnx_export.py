@@ -1,37 +1,30 @@
-"""PyTorch checkpoint -> ONNX (FP32): both modalities in, scene/single-modality/event/object logits
-and event->object attention out, dynamic batch, opset 18, checked and shape-inferred, with the
-SDK metadata in ``metadata_props``."""
+"""PyTorch checkpoint -> FP32 ONNX graphs, all from the model's parts (:mod:`avsc_edge.model.avsc`):
+
+* ``NAME.onnx`` — the full model: both modalities in, every head out (dynamic batch), for
+  ONNX Runtime, ``trtexec`` and other runtimes;
+* ``NAME.<part>.onnx`` — the split graphs every avsc-edge backend runs (``audio_tokens`` with a
+  dynamic time axis for incremental streaming, ``audio_slots``, per-frame ``frames``, ``heads``).
+
+Opset 18, checked and shape-inferred, with the SDK metadata (``graph`` says which one) in
+``metadata_props``.
+"""
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
 
-from ..checkpoint import atomic_write, load_checkpoint
+import numpy as np
+
+from ..artifact import INPUT_NAMES, META_KEY, OUTPUT_NAMES, PARTS, atomic_write, dummy_inputs, input_specs, part_paths
+from ..checkpoint import load_checkpoint
 from ..config import ArtifactInfo
-from ..runtime.artifact import INPUT_NAMES, META_KEY, OUTPUT_NAMES, dummy_inputs, input_specs
+from ..errors import ArtifactError
 
 OPSET = 18
-
-
-def _wrapper(model):
-    import torch
-
-    class ExportGraph(torch.nn.Module):
-        """Fixed tuple outputs for ONNX. ``audio_logits`` depends only on ``log_mel`` and
-        ``visual_logits`` only on ``frames``: the runtime feeds zeros for a missing modality and
-        reads the single-modality head."""
-
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, log_mel, frames):
-            o = self.inner(log_mel, frames)
-            return (o.scene_logits, o.audio_logits, o.visual_logits, o.event_logits, o.object_logits,
-                    o.event_to_object)
-
-    return ExportGraph(model).eval()
+# dynamic axes of each graph's inputs and outputs (axis 0 is always the batch)
+DYNAMIC = {"log_mel": {0: "batch", 3: "time"}, "tokens": {0: "batch", 1: "tokens"},
+           "frame_emb": {0: "batch", 1: "frames"}, "frame_presence": {0: "batch", 1: "frames"}}
 
 
 def load_reference(checkpoint: str | os.PathLike):
@@ -44,38 +37,102 @@ def load_reference(checkpoint: str | os.PathLike):
     return model.eval(), info
 
 
-def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Export ``checkpoint`` to ``out`` (FP32 ONNX). ``extra`` is merged into the stored metrics."""
+def graph_modules(model):
+    """name -> torch module computing that graph with fixed tuple outputs."""
     import torch
 
+    class Full(torch.nn.Module):
+        def forward(self, log_mel, frames):
+            o = model(log_mel, frames)
+            return (o.scene_logits, o.audio_logits, o.visual_logits, o.event_logits, o.object_logits,
+                    o.event_to_object)
+
+    class AudioTokens(torch.nn.Module):
+        def forward(self, log_mel):
+            return model.audio_tokens(log_mel)
+
+    class AudioSlots(torch.nn.Module):
+        def forward(self, tokens):
+            return model.audio_slots(tokens)
+
+    class Frames(torch.nn.Module):
+        def forward(self, frame):
+            return model.encode_frames(frame)
+
+    class Heads(torch.nn.Module):
+        def forward(self, event_emb, event_logits, frame_emb, frame_logits):
+            o = model.heads(event_emb, event_logits, frame_emb, frame_logits)
+            return (o["fused_logits"], o["audio_logits"], o["visual_logits"], o["event_logits"], o["object_logits"],
+                    o["event_to_object"])
+
+    modules = {"full": Full(), "audio_tokens": AudioTokens(), "audio_slots": AudioSlots(), "frames": Frames(),
+               "heads": Heads()}
+    for m in modules.values():
+        m.model = model  # registers the weights with each wrapper
+    return modules
+
+
+def sample_inputs(model, info: ArtifactInfo, batch: int = 2,
+                  full: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Example inputs of every graph (for tracing; intermediate ones computed by the model from
+    ``full``, the full graph's inputs, random by default)."""
+    import torch
+
+    full = full if full is not None else dummy_inputs(info, batch)
+    batch = full["log_mel"].shape[0]
+    with torch.no_grad():
+        mel, frames = torch.from_numpy(full["log_mel"]), torch.from_numpy(full["frames"])
+        tokens = model.audio_tokens(mel)
+        e, el = model.audio_slots(tokens)
+        fe, fl = model.encode_frames(frames.flatten(0, 1))
+        fe, fl = fe.reshape(batch, frames.shape[1], *fe.shape[1:]), fl.reshape(batch, frames.shape[1], -1)
+    as_np = lambda t: t.numpy().astype(np.float32)  # noqa: E731
+    return {"full": full, "audio_tokens": {"log_mel": full["log_mel"]}, "audio_slots": {"tokens": as_np(tokens)},
+            "frames": {"frame": full["frames"][:, 0]},
+            "heads": {"event_emb": as_np(e), "event_presence": as_np(el), "frame_emb": as_np(fe),
+                      "frame_presence": as_np(fl)}}
+
+
+def graph_io(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (INPUT_NAMES, OUTPUT_NAMES) if name == "full" else PARTS[name]
+
+
+def graph_paths(out: str | os.PathLike) -> dict[str, Path]:
+    """Where each graph of a model exported to ``out`` goes."""
+    return {"full": Path(out), **part_paths(out)}
+
+
+def export_graphs(checkpoint: str | os.PathLike, out: str | os.PathLike, extra: dict | None = None) -> dict[str, Path]:
+    """Export every graph of ``checkpoint`` in FP32 beside ``out`` (see :func:`graph_paths`).
+    ``extra`` is merged into the metrics stored with the full graph."""
     model, info = load_reference(checkpoint)
     if info.model_config.variant in ("audio", "visual"):
-        from ..errors import ArtifactError
-
         raise ArtifactError(f"{checkpoint}: single-modality variants ({info.model_config.variant}) are for the "
                             "ablation; export an audio-visual model")
     info = dataclasses.replace(info, precision="fp32", metrics={**info.metrics, **(extra or {}),
                                                                   "inputs": input_specs(info)})
-    sample = {k: torch.from_numpy(v) for k, v in dummy_inputs(info, 2).items()}
-    out = Path(out)
-    proto = trace_to_onnx(_wrapper(model), (sample["log_mel"], sample["frames"]), list(INPUT_NAMES),
-                          list(OUTPUT_NAMES), out)
-    write_onnx(_isolate_outputs(proto), info, out)
-    return out
+    samples = sample_inputs(model, info)
+    modules = graph_modules(model)
+    paths = graph_paths(out)
+    for name, path in paths.items():
+        inputs, outputs = graph_io(name)
+        args = tuple(__import__("torch").from_numpy(samples[name][n]) for n in inputs)
+        proto = trace_to_onnx(modules[name], args, list(inputs), list(outputs), path)
+        write_onnx(isolate_outputs(proto), dataclasses.replace(info, graph=name), path)
+    return paths
 
 
 def trace_to_onnx(module, args: tuple, input_names: list[str], output_names: list[str], near: Path):
-    """Export ``module`` (dynamic batch, opset ``OPSET``) and return the ONNX proto; the temporary
-    file lives beside ``near`` and is removed. Leaves ``module`` in eval mode (torch.onnx.export
-    leaves it in training mode)."""
+    """Export ``module`` (dynamic batch and the axes in ``DYNAMIC``, opset ``OPSET``) and return the
+    ONNX proto; the temporary file lives beside ``near`` and is removed."""
     import onnx
     import torch
 
     tmp = near.with_name(f".{near.name}.export.onnx")
+    axes = {n: DYNAMIC.get(n, {0: "batch"}) for n in (*input_names, *output_names)}
     try:
         torch.onnx.export(module.eval(), args, str(tmp), input_names=input_names, output_names=output_names,
-                          dynamic_axes={n: {0: "batch"} for n in (*input_names, *output_names)},
-                          opset_version=OPSET, dynamo=False)
+                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
         return onnx.load(str(tmp))
     finally:
         if tmp.exists():
@@ -83,9 +140,10 @@ def trace_to_onnx(module, args: tuple, input_names: list[str], output_names: lis
         module.eval()
 
 
-def _isolate_outputs(proto):
-    """Graph outputs that other nodes also consume get an Identity of their own, so that type
-    conversions at the outputs (FP16 with FP32 I/O) cannot change what the inner nodes see."""
+def isolate_outputs(proto):
+    """Graph outputs that other nodes also consume get an Identity of their own, so that
+    conversions at the outputs (FP16 with FP32 I/O, dequantised INT8 outputs) cannot change what
+    the inner nodes see."""
     from onnx import helper
 
     graph = proto.graph
@@ -112,11 +170,8 @@ def write_onnx(proto, info: ArtifactInfo, out: Path) -> None:
 
 
 def read_onnx_info(path: str | os.PathLike) -> ArtifactInfo:
-    """The metadata of an exported ONNX model (needs the ``onnx`` package; the runtime reads it
-    through ONNX Runtime instead)."""
-    import onnx
+    """The metadata of an exported ONNX graph (read without loading its weights)."""
+    from ..artifact import info_from_metadata
+    from ..runtime.onnx_file import read_metadata_props
 
-    from ..runtime.artifact import info_from_metadata
-
-    proto = onnx.load(str(path), load_external_data=False)
-    return info_from_metadata({p.key: p.value for p in proto.metadata_props}, str(path))
+    return info_from_metadata(read_metadata_props(path), str(path))

@@ -1,60 +1,69 @@
-"""TensorRT engine builder (``.plan``). NOT RUN on our machines (no TensorRT or GPU there): written
-against the TensorRT 10/11 Python API; its tests skip where TensorRT is absent.
+"""TensorRT engine builder: one ``.plan`` per graph of an exported model (``NAME.plan`` for the full
+graph, ``NAME.<part>.plan`` for the split graphs the runtime runs). NOT RUN on our machines (no
+TensorRT or GPU there): written against the TensorRT 10/11 Python API; its tests skip where
+TensorRT is absent.
 
 One code path for TensorRT 10.x (JetPack 6) and 11.x: a *strongly typed* network parsed from the
 QDQ INT8 or FP16-cast ONNX (precisions come from the graph, so none of the implicit-INT8
 calibrator or builder precision-flag APIs, deprecated in 10 and removed in 11, are used); named
-I/O tensors; one optimisation profile over the requested batch sizes; a timing cache saved next
-to the plan and reused; a workspace limit (Orin Nano builds run out of memory otherwise).
+I/O tensors; one optimisation profile per graph over the recipe's batch range (and the time axis
+of incremental streaming); a timing cache saved next to the plan and reused; a workspace limit
+(Orin Nano builds run out of memory otherwise).
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ArtifactError, DependencyError
-from ..runtime.artifact import input_specs
-from ..runtime.plan_format import PlanHeader, sha256_file, write_plan, write_raw_plan
-from .onnx_export import read_onnx_info
+from ..artifact import PARTS, part_paths, sha256_file, window_frames
+from ..config import ArtifactInfo
+from ..errors import ArtifactError
+from ..runtime.gpu import compute_capability
+from ..runtime.plan_format import PlanHeader, write_plan, write_raw_plan
+from ..runtime.tensorrt_backend import require_tensorrt
+from .onnx_export import graph_paths, read_onnx_info
 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    batch: tuple[int, int, int] = (1, 8, 32)     # min, opt, max
+    batch: tuple[int, int, int] = (1, 8, 32)     # min, opt, max windows
     workspace_mb: int = 4096
     dla_core: int | None = None                   # Jetson: run on a DLA core, GPU fallback
     timing_cache: str | None = None               # default: PLAN.timing.cache
-    raw: bool = False                             # bare plan + sidecar JSON (for trtexec)
+    raw: bool = False                             # bare plans + sidecar JSON (for trtexec)
 
 
-def _tensorrt():
-    try:
-        import tensorrt as trt
-    except ImportError as exc:
-        raise DependencyError("building engines needs TensorRT (the `tensorrt` Python package with its "
-                              "libraries: JetPack on Jetson, or pip install tensorrt on a GPU machine)") from exc
-    return trt
+def input_profiles(info: ArtifactInfo, graph: str, batch: tuple[int, int, int]) -> dict[str, tuple]:
+    """Each input of ``graph`` -> (min, opt, max) shapes."""
+    f, c, m = info.feature_config, info.clip_config, info.model_config
+    lo, opt, hi = batch
+    T, F = window_frames(info), c.num_frames
+    stride = 2 ** len(m.audio_channels)
+    n_tok = math.ceil(T / stride)
 
+    def b(*dims, frames_axis=False):
+        first = dims
+        return ((lo, *first), (opt, *first), (hi, *first))
 
-def compute_capability() -> str:
-    """"major.minor" of GPU 0, through the CUDA driver API that TensorRT's wheel brings (cuda-python)."""
-    try:
-        from cuda.bindings import driver  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cuda as driver  # older cuda-python
-        except ImportError as exc:
-            raise DependencyError("reading the GPU's compute capability needs cuda-python: pip install cuda-python") from exc
-    driver.cuInit(0)
-    _, dev = driver.cuDeviceGet(0)
-    _, major = driver.cuDeviceGetAttribute(driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev)
-    _, minor = driver.cuDeviceGetAttribute(driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev)
-    return f"{major}.{minor}"
+    profiles = {
+        "full": {"log_mel": b(1, f.n_mels, T), "frames": b(F, 3, c.frame_size, c.frame_size)},
+        "audio_tokens": {"log_mel": ((1, 1, f.n_mels, stride), (opt, 1, f.n_mels, T), (hi, 1, f.n_mels, n_tok * stride))},
+        "audio_slots": {"tokens": ((1, 1, m.audio_channels[-1]), (opt, n_tok, m.audio_channels[-1]),
+                                   (hi, n_tok, m.audio_channels[-1]))},
+        "frames": {"frame": ((1, 3, c.frame_size, c.frame_size), (opt * F, 3, c.frame_size, c.frame_size),
+                             (hi * F, 3, c.frame_size, c.frame_size))},
+        "heads": {"event_emb": b(m.n_events, m.d), "event_presence": b(m.n_events),
+                  "frame_emb": ((lo, 1, m.n_objects, m.d), (opt, F, m.n_objects, m.d), (hi, F, m.n_objects, m.d)),
+                  "frame_presence": ((lo, 1, m.n_objects), (opt, F, m.n_objects), (hi, F, m.n_objects))},
+    }
+    return profiles[graph]
 
 
 def build_engine(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, options: EngineOptions = EngineOptions()) -> Path:
-    trt = _tensorrt()
+    """One engine from one exported graph (its metadata says which graph it is)."""
+    trt = require_tensorrt()
     info = read_onnx_info(onnx_path)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -70,10 +79,8 @@ def build_engine(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, opt
         config.DLA_core = options.dla_core
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
     profile = builder.create_optimization_profile()
-    lo, opt, hi = options.batch
-    for name, shape in input_specs(info).items():
-        dims = shape[1:]
-        profile.set_shape(name, (lo, *dims), (opt, *dims), (hi, *dims))
+    for name, (lo, opt, hi) in input_profiles(info, info.graph, options.batch).items():
+        profile.set_shape(name, lo, opt, hi)
     config.add_optimization_profile(profile)
     cache_path = Path(options.timing_cache or f"{plan_path}.timing.cache")
     cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
@@ -88,3 +95,15 @@ def build_engine(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, opt
                         onnx_sha256=sha256_file(onnx_path), artifact=info.to_dict())
     write = write_raw_plan if options.raw else write_plan
     return write(plan_path, header, bytes(serialized))
+
+
+def build_engines(onnx_path: str | os.PathLike, plan_path: str | os.PathLike,
+                  options: EngineOptions = EngineOptions()) -> list[Path]:
+    """An engine for every graph exported beside ``onnx_path`` (full + parts), beside ``plan_path``,
+    sharing one timing cache."""
+    sources = graph_paths(onnx_path)
+    targets = {"full": Path(plan_path), **part_paths(plan_path)}
+    cache = options.timing_cache or f"{plan_path}.timing.cache"
+    opts = EngineOptions(options.batch, options.workspace_mb, options.dla_core, cache, options.raw)
+    assert set(sources) == set(targets) == {"full", *PARTS}
+    return [build_engine(sources[g], targets[g], opts) for g in sources]

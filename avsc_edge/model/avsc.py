@@ -1,4 +1,15 @@
-"""The whole CEOA + SF model: branches, cross-attention, semantic fusion, scene heads, losses."""
+"""The whole CEOA + SF model, defined once as parts that every graph and backend is built from:
+
+* :meth:`AVSCModel.audio_tokens` log-mel -> time tokens (the CNN; streamed incrementally),
+  :meth:`AVSCModel.audio_slots` time tokens -> event embeddings + presence logits,
+  :meth:`AVSCModel.encode_audio` both;
+* :meth:`AVSCModel.encode_frames` single frames -> object embeddings + presence logits per frame;
+* :meth:`AVSCModel.heads` per-window event slots and per-frame object slots -> frame pooling,
+  cross-attention, (semantic) fusion, and the fused / audio-only / visual-only scene logits.
+
+``forward`` is these parts in sequence; the exported full graph, the split graphs for streaming and
+the PyTorch backend call the same methods.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +20,7 @@ from torch.nn import functional as F
 
 from ..config import ModelConfig
 from ..errors import InputError
-from .branches import AudioEventBranch, VisualObjectBranch
+from .branches import AudioEventBranch, VisualObjectBranch, pool_frames
 from .ceoa import ceoa_loss
 from .fusion import CrossModalAttention, SceneHead, pool_slots
 
@@ -50,35 +61,61 @@ class AVSCModel(nn.Module):
         self.cross = CrossModalAttention(d, cfg.heads, cfg.dropout) if both else None
         self.fusion_head = SceneHead(2 * d, d, cfg.n_scenes, cfg.dropout) if both else None
 
-    def forward(self, log_mel: torch.Tensor | None = None, frames: torch.Tensor | None = None) -> ModelOutput:
+    # -- parts -------------------------------------------------------------------------------
+    def audio_tokens(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``[B, 1, n_mels, T]`` -> time tokens ``[B, ceil(T / 2**blocks), C]``."""
+        return self.audio.backbone(log_mel)
+
+    def audio_slots(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Time tokens -> event embeddings ``[B, N_e, d]`` and presence logits ``[B, N_e]``."""
+        return self.audio.slots(tokens)
+
+    def encode_audio(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.audio_slots(self.audio_tokens(log_mel))
+
+    def encode_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Single frames ``[N, 3, S, S]`` -> object embeddings ``[N, N_o, d]`` and logits ``[N, N_o]``."""
+        return self.visual.encode_frames(frames)
+
+    def heads(self, event_emb: torch.Tensor | None, event_logits: torch.Tensor | None,
+              frame_emb: torch.Tensor | None, frame_logits: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Per-window event slots and per-frame object slots ``[B, F, N_o, d]`` / ``[B, F, N_o]``
+        -> every head's logits (None where a modality is missing)."""
         semantic = self.cfg.uses_sf
+        out: dict[str, torch.Tensor] = {}
+        if event_emb is not None and self.audio is not None:
+            out.update(event_emb=event_emb, event_logits=event_logits,
+                       audio_logits=self.audio_head(pool_slots(event_emb, event_logits, semantic)))
+        if frame_emb is not None and self.visual is not None:
+            o, ol = pool_frames(frame_emb, frame_logits)
+            out.update(object_emb=o, object_logits=ol, visual_logits=self.visual_head(pool_slots(o, ol, semantic)))
+        if "event_emb" in out and "object_emb" in out:
+            e2, o2, w_eo, w_oe = self.cross(out["event_emb"], out["object_emb"])
+            fused = torch.cat([pool_slots(e2, out["event_logits"], semantic),
+                               pool_slots(o2, out["object_logits"], semantic)], dim=-1)
+            out.update(fused_logits=self.fusion_head(fused), event_to_object=w_eo, object_to_event=w_oe)
+        return out
+
+    # -- the whole model ---------------------------------------------------------------------
+    def forward(self, log_mel: torch.Tensor | None = None, frames: torch.Tensor | None = None) -> ModelOutput:
         if log_mel is not None and self.audio is None:
             log_mel = None
         if frames is not None and self.visual is None:
             frames = None
         if log_mel is None and frames is None:
             raise InputError(f"model variant {self.cfg.variant!r} got no usable input modality")
-        out: dict = {}
+        e = el = fe = fl = None
         if log_mel is not None:
-            e, el = self.audio(log_mel)
-            out.update(event_emb=e, event_logits=el, audio_logits=self.audio_head(pool_slots(e, el, semantic)))
+            e, el = self.encode_audio(log_mel)
         if frames is not None:
-            o, ol = self.visual(frames)
-            out.update(object_emb=o, object_logits=ol, visual_logits=self.visual_head(pool_slots(o, ol, semantic)))
-        if log_mel is not None and frames is not None:
-            out["fused_logits"] = self.fuse(out)
+            b, f = frames.shape[:2]
+            fe, fl = self.encode_frames(frames.flatten(0, 1))
+            fe, fl = fe.reshape(b, f, *fe.shape[1:]), fl.reshape(b, f, -1)
+        out = self.heads(e, el, fe, fl)
+        if "fused_logits" in out:
             return ModelOutput(scene_logits=out["fused_logits"], modalities=("audio", "visual"), **out)
         key, name = ("audio_logits", "audio") if log_mel is not None else ("visual_logits", "visual")
         return ModelOutput(scene_logits=out[key], modalities=(name,), **out)
-
-    def fuse(self, out: dict) -> torch.Tensor:
-        """Cross-attention + (semantic) pooling + fusion head on the branch outputs in ``out``."""
-        e2, o2, w_eo, w_oe = self.cross(out["event_emb"], out["object_emb"])
-        semantic = self.cfg.uses_sf
-        fused = torch.cat([pool_slots(e2, out["event_logits"], semantic),
-                           pool_slots(o2, out["object_logits"], semantic)], dim=-1)
-        out.update(event_to_object=w_eo, object_to_event=w_oe)
-        return self.fusion_head(fused)
 
     def loss(self, out: ModelOutput, labels: torch.Tensor, event_tags: torch.Tensor | None = None,
              object_tags: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:

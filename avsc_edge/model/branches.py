@@ -46,20 +46,19 @@ class AudioEventBranch(nn.Module):
 
 
 class VisualObjectBranch(nn.Module):
-    """Frames ``[B, F, 3, S, S]`` -> object embeddings ``[B, N_o, d]`` (mean over frames) and
-    logits ``[B, N_o]`` (max over frames: an object seen in any frame is present)."""
+    """Single frames ``[N, 3, S, S]`` -> object embeddings ``[N, N_o, d]`` and logits ``[N, N_o]``;
+    a window's frames are pooled by :func:`pool_frames`."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.backbone = VisualBackbone(cfg.visual_channels, cfg.visual_blocks)
         self.slots = SlotPooling(cfg.visual_channels[-1], cfg.d, cfg.heads, cfg.n_objects, cfg.dropout)
 
-    def embed_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-frame slots: ``[B, F, 3, S, S]`` -> (``[B, F, N_o, d]``, ``[B, F, N_o]``)."""
-        b, f = frames.shape[:2]
-        emb, logits = self.slots(self.backbone(frames.flatten(0, 1)))
-        return emb.reshape(b, f, *emb.shape[1:]), logits.reshape(b, f, -1)
+    def encode_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.slots(self.backbone(frames))
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        emb, logits = self.embed_frames(frames)
-        return emb.mean(dim=1), logits.amax(dim=1)
+
+def pool_frames(emb: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame slots ``[B, F, N_o, d]`` / ``[B, F, N_o]`` -> the window's: embeddings averaged over
+    frames, presence logits max-pooled (an object seen in any frame is present)."""
+    return emb.mean(dim=1), logits.amax(dim=1)

@@ -1,31 +1,32 @@
-"""The ``.plan`` container: a small header with the SDK metadata, then the serialised TensorRT
-engine. A bare engine cannot hold our metadata, and deserialising an engine built by another
-TensorRT version or for another GPU fails obscurely (or crashes), so loading checks the header first.
+"""The ``.plan`` file: a small header around a serialised TensorRT engine. An engine built by
+another TensorRT version or for another GPU fails obscurely (or crashes), so loading checks the
+header first — and reads nothing beyond the header of a file that is not a plan.
 
 Layout (little endian)::
 
     b"AVSCPLAN" | u32 format version | u64 JSON length | JSON metadata | engine bytes
 
 The JSON holds ``sdk_version``, ``tensorrt_version``, ``compute_capability`` ("8.7"), ``precision``,
-``onnx_sha256`` and ``artifact`` (the ArtifactInfo). The alternative for ``trtexec`` users is a raw
-plan with a sidecar ``NAME.plan.json`` holding the same JSON.
+``onnx_sha256`` and ``artifact`` (the ArtifactInfo), each type-checked. The alternative for
+``trtexec`` users is a raw plan with a sidecar ``NAME.plan.json`` holding the same JSON.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..checkpoint import atomic_write
+from ..artifact import atomic_write, check_sdk_version, parse_metadata
 from ..errors import ArtifactError
 
 MAGIC = b"AVSCPLAN"
 FORMAT_VERSION = 1
 _HEAD = struct.Struct("<8sIQ")
-MAX_JSON = 16 * 1024 * 1024
+MAX_JSON = 4 * 1024 * 1024
+_VERSION = re.compile(r"\d+\.\d+(\.\d+)*")
 
 
 @dataclass(frozen=True)
@@ -41,19 +42,10 @@ class PlanHeader:
         return json.dumps(self.__dict__, sort_keys=True)
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_plan(path: str | os.PathLike, header: PlanHeader, engine: bytes) -> Path:
     meta = header.to_json().encode()
-    path = Path(path)
-    atomic_write(path, lambda tmp: tmp.write_bytes(_HEAD.pack(MAGIC, FORMAT_VERSION, len(meta)) + meta + bytes(engine)))
-    return path
+    return atomic_write(Path(path), lambda tmp: tmp.write_bytes(_HEAD.pack(MAGIC, FORMAT_VERSION, len(meta)) + meta
+                                                               + bytes(engine)))
 
 
 def write_raw_plan(path: str | os.PathLike, header: PlanHeader, engine: bytes) -> Path:
@@ -64,52 +56,70 @@ def write_raw_plan(path: str | os.PathLike, header: PlanHeader, engine: bytes) -
     return path
 
 
-def _header_from(data: dict, where: str) -> PlanHeader:
-    try:
-        return PlanHeader(**data)
-    except TypeError as exc:
-        raise ArtifactError(f"{where}: plan metadata has unexpected fields ({exc})") from exc
+def _header_from(text: bytes, where: str) -> PlanHeader:
+    data = parse_metadata(text, where, max_bytes=MAX_JSON)
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{where}: corrupt plan metadata (not a JSON object)")
+    names = {f.name for f in fields(PlanHeader)}
+    if set(data) != names:
+        raise ArtifactError(f"{where}: plan metadata has unexpected fields (got {sorted(data)}, expected {sorted(names)})")
+    for name in names - {"artifact"}:
+        if not isinstance(data[name], str):
+            raise ArtifactError(f"{where}: plan metadata field {name!r} must be a string, got {data[name]!r}")
+    if not isinstance(data["artifact"], dict):
+        raise ArtifactError(f"{where}: plan metadata field 'artifact' must be an object")
+    for name in ("tensorrt_version", "compute_capability"):
+        if not _VERSION.fullmatch(data[name]):
+            raise ArtifactError(f"{where}: plan metadata field {name!r} is not a version number: {data[name]!r}")
+    return PlanHeader(**data)
 
 
-def read_plan(path: str | os.PathLike) -> tuple[PlanHeader, bytes]:
-    """(header, engine bytes). Raw plans need their sidecar JSON. Raises :class:`ArtifactError` for
-    truncated, foreign or corrupt files."""
+def read_plan_header(path: str | os.PathLike) -> tuple[PlanHeader, int]:
+    """(header, offset of the engine bytes) without reading the engine. Raw plans need their
+    sidecar JSON. Raises :class:`ArtifactError` for truncated, foreign or corrupt files."""
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: plan file not found")
-    data = path.read_bytes()
-    if not data.startswith(MAGIC):
-        sidecar = Path(f"{path}.json")
-        if sidecar.is_file():
-            try:
-                return _header_from(json.loads(sidecar.read_text()), str(sidecar)), data
-            except json.JSONDecodeError as exc:
-                raise ArtifactError(f"{sidecar}: invalid JSON ({exc})") from exc
-        raise ArtifactError(f"{path}: not an avsc-edge plan (no {MAGIC.decode()} header) and no sidecar "
-                            f"{sidecar.name}; build it with `avsc-edge export --recipe desktop-fp16`")
-    if len(data) < _HEAD.size:
-        raise ArtifactError(f"{path}: truncated plan header ({len(data)} bytes)")
-    _, version, length = _HEAD.unpack_from(data)
-    if version != FORMAT_VERSION:
-        raise ArtifactError(f"{path}: plan format version {version}, this SDK reads {FORMAT_VERSION}")
-    if length > MAX_JSON or _HEAD.size + length > len(data):
-        raise ArtifactError(f"{path}: truncated plan (header says {length} bytes of metadata)")
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(_HEAD.size)
+        if not head.startswith(MAGIC):
+            sidecar = Path(f"{path}.json")
+            if sidecar.is_file() and sidecar.stat().st_size <= MAX_JSON:
+                if size == 0:
+                    raise ArtifactError(f"{path}: empty engine file")
+                return _header_from(sidecar.read_bytes(), str(sidecar)), 0
+            raise ArtifactError(f"{path}: not an avsc-edge plan (no {MAGIC.decode()} header) and no sidecar "
+                                f"{sidecar.name}; build it with `avsc-edge export --recipe desktop-fp16`")
+        if len(head) < _HEAD.size:
+            raise ArtifactError(f"{path}: truncated plan header ({len(head)} bytes)")
+        _, version, length = _HEAD.unpack(head)
+        if version != FORMAT_VERSION:
+            raise ArtifactError(f"{path}: plan format version {version}, this SDK reads {FORMAT_VERSION}")
+        if length > MAX_JSON or _HEAD.size + length >= size:
+            raise ArtifactError(f"{path}: truncated plan (header says {length} bytes of metadata, file has {size})")
+        meta = f.read(length)
     try:
-        meta = json.loads(data[_HEAD.size:_HEAD.size + length])
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _header_from(meta, str(path)), _HEAD.size + length
+    except ArtifactError as exc:
         raise ArtifactError(f"{path}: corrupt plan metadata ({exc})") from exc
-    engine = data[_HEAD.size + length:]
+
+
+def read_plan(path: str | os.PathLike) -> tuple[PlanHeader, bytes]:
+    """(header, engine bytes); the engine is read only after the header checks out."""
+    header, offset = read_plan_header(path)
+    with Path(path).open("rb") as f:
+        f.seek(offset)
+        engine = f.read()
     if not engine:
         raise ArtifactError(f"{path}: plan holds no engine bytes (truncated?)")
-    return _header_from(meta, str(path)), engine
+    return header, engine
 
 
 def check_compatible(header: PlanHeader, tensorrt_version: str, compute_capability: str, where: str) -> None:
     """Refuse, before deserialising, an engine built by another TensorRT release or for another GPU."""
-    from ..checkpoint import check_sdk_version
-
     check_sdk_version(header.sdk_version, where)
-    if header.tensorrt_version.split(".")[:2] != tensorrt_version.split(".")[:2]:
+    if header.tensorrt_version.split(".")[:2] != str(tensorrt_version).split(".")[:2]:
         raise ArtifactError(f"{where}: built with TensorRT {header.tensorrt_version}, this machine has "
                             f"{tensorrt_version}; rebuild the engine here (`avsc-edge export --recipe ...`)")
     if header.compute_capability != compute_capability:

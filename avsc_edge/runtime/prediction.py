@@ -1,4 +1,4 @@
-"""The result type of every classification: always a :class:`Prediction`."""
+"""The result type of every classification: always a :class:`Prediction`, built window by window."""
 from __future__ import annotations
 
 import json
@@ -11,13 +11,15 @@ import numpy as np
 class Prediction:
     """One classification.
 
-    ``scores`` maps every scene label to its probability; ``events`` / ``objects`` are the strongest
-    event and object slots with their presence probability; ``attention`` the strongest
-    event->object cross-attention weights (why the model decided); ``modalities`` which inputs were
-    used (``("audio", "visual")``, or one of them when the other was missing); ``timings`` per-stage
-    milliseconds; ``windows`` the per-window scores when the input was longer than one window.
-    Streaming predictions also carry ``timestamp`` (end of the window, stream clock, seconds) and
-    ``notes`` (e.g. ``"visual stalled"``, ``"audio gap filled"``).
+    ``scores`` maps every scene label to its probability (the mean over windows); ``events`` /
+    ``objects`` are the strongest event and object slots with their presence probability;
+    ``attention`` the strongest event->object cross-attention weights (why the model decided);
+    ``modalities`` which inputs were used (``("audio", "visual")``, or one of them when the other
+    was missing for every window); ``timings`` per-stage milliseconds; ``windows`` the per-window
+    timeline (start, modalities, label, scores) when the input was longer than one window;
+    ``engine`` which backend, precision, device and provider ran it. Streaming predictions also
+    carry ``timestamp`` (end of the window, stream clock, seconds). ``notes`` say what was degraded
+    (e.g. ``"visual stalled"``, ``"video track ends before 60 s ..."``).
     """
 
     label: str
@@ -28,10 +30,11 @@ class Prediction:
     objects: list[tuple[str, float]] = field(default_factory=list)
     attention: list[tuple[str, str, float]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    windows: list[dict[str, float]] = field(default_factory=list)
+    windows: list[dict] = field(default_factory=list)
     source: str | None = None
     timestamp: float | None = None
     notes: list[str] = field(default_factory=list)
+    engine: dict[str, object] = field(default_factory=dict)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most likely scenes as (label, probability), best first."""
@@ -54,34 +57,67 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _top_slots(logits: np.ndarray | None, names, k: int = 3) -> list[tuple[str, float]]:
-    if logits is None:
-        return []
-    p = _sigmoid(logits.astype(np.float64)).mean(axis=0)
-    return [(names[i], float(p[i])) for i in np.argsort(-p)[:k]]
+MODALITY_ORDER = ("audio", "visual")
 
 
-def to_prediction(out: dict, info, timings: dict[str, float], source: str | None = None,
-                  probs: np.ndarray | None = None) -> Prediction:
-    """Raw backend outputs (per window) -> :class:`Prediction`. ``probs`` overrides the softmax of
-    ``out["scene_logits"]`` (streaming passes smoothed scores)."""
-    from ..metrics import softmax
+class WindowAccumulator:
+    """Running sums over a recording's windows (memory independent of how many there are, but for
+    the small per-window timeline)."""
 
-    per_window = softmax(out["scene_logits"].astype(np.float64))
-    mean = per_window.mean(axis=0) if probs is None else probs
-    labels = tuple(info.labels)
-    best = int(mean.argmax())
-    events = _top_slots(out.get("event_logits"), info.events)
-    objects = _top_slots(out.get("object_logits"), info.objects)
-    attention = []
-    if out.get("event_to_object") is not None and events:
-        w = out["event_to_object"].mean(axis=0)
-        for name, _ in events:
-            e = info.events.index(name)
-            o = int(w[e].argmax())
-            attention.append((name, info.objects[o], float(w[e, o])))
-    return Prediction(
-        label=labels[best], confidence=float(mean[best]), scores={l: float(p) for l, p in zip(labels, mean)},
-        modalities=tuple(out["modalities"]), events=events, objects=objects, attention=attention, timings=timings,
-        windows=[{l: float(p) for l, p in zip(labels, row)} for row in per_window] if len(per_window) > 1 else [],
-        source=source)
+    def __init__(self, info, probs_override: np.ndarray | None = None) -> None:
+        self.info = info
+        self.labels = tuple(info.labels)
+        self.prob_sum = np.zeros(len(self.labels))
+        self.event_sum = self.object_sum = self.attn_sum = None
+        self.event_n = self.object_n = self.attn_n = 0
+        self.count = 0
+        self.modalities: set[str] = set()
+        self.timeline: list[dict] = []
+        self.probs_override = probs_override
+
+    def add(self, out: dict, starts: list[float]) -> None:
+        """Backend outputs for consecutive windows (``out["scene_logits"]`` is ``[W, n_scenes]``)."""
+        from ..metrics import softmax
+
+        probs = softmax(out["scene_logits"].astype(np.float64))
+        self.prob_sum += probs.sum(axis=0)
+        self.count += len(probs)
+        self.modalities.update(out["modalities"])
+        for key, total, n in (("event_logits", "event_sum", "event_n"), ("object_logits", "object_sum", "object_n")):
+            if out.get(key) is not None:
+                p = _sigmoid(out[key].astype(np.float64))
+                setattr(self, total, p.sum(axis=0) + (0 if getattr(self, total) is None else getattr(self, total)))
+                setattr(self, n, getattr(self, n) + len(p))
+        if out.get("event_to_object") is not None:
+            w = out["event_to_object"].astype(np.float64)
+            self.attn_sum = w.sum(axis=0) + (0 if self.attn_sum is None else self.attn_sum)
+            self.attn_n += len(w)
+        for start, row in zip(starts, probs):
+            best = int(row.argmax())
+            self.timeline.append({"start": float(start), "modalities": list(out["modalities"]),
+                                  "label": self.labels[best], "scores": dict(zip(self.labels, map(float, row)))})
+
+    def _top(self, total, n, names, k: int = 3) -> list[tuple[str, float]]:
+        if total is None:
+            return []
+        p = total / n
+        return [(names[i], float(p[i])) for i in np.argsort(-p)[:k]]
+
+    def result(self, timings: dict[str, float], source: str | None, notes: list[str], engine) -> "Prediction":
+        mean = self.prob_sum / max(self.count, 1) if self.probs_override is None else self.probs_override
+        best = int(mean.argmax())
+        events = self._top(self.event_sum, self.event_n, self.info.events)
+        objects = self._top(self.object_sum, self.object_n, self.info.objects)
+        attention = []
+        if self.attn_sum is not None and events:
+            w = self.attn_sum / self.attn_n
+            for name, _ in events:
+                e = self.info.events.index(name)
+                o = int(w[e].argmax())
+                attention.append((name, self.info.objects[o], float(w[e, o])))
+        return Prediction(
+            label=self.labels[best], confidence=float(mean[best]),
+            scores={lab: float(p) for lab, p in zip(self.labels, mean)},
+            modalities=tuple(m for m in MODALITY_ORDER if m in self.modalities), events=events, objects=objects,
+            attention=attention, timings=timings, windows=self.timeline if self.count > 1 else [], source=source,
+            notes=list(notes), engine=dict(asdict(engine)) if engine is not None else {})

@@ -1,100 +1,163 @@
-"""TensorRT backend (``.plan`` / ``.engine``). NOT RUN on our machines (no TensorRT, no GPU):
-written against the TensorRT 10 Python API (named I/O tensors, ``set_input_shape``,
-``set_tensor_address``, ``execute_async_v3``) and cuda-python for device memory. The plan header
-(SDK and TensorRT versions, GPU compute capability) is checked *before* the engine is deserialised;
-feeds and outputs go through the same helpers as ONNX Runtime (tested there)."""
+"""TensorRT backend (``NAME.plan`` and its split-graph engines ``NAME.<part>.plan``). NOT RUN on our
+machines (no TensorRT, no GPU): written against the TensorRT 10/11 Python API (named I/O tensors,
+``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``) and cuda-python for device
+memory. Every plan header (SDK and TensorRT versions, GPU compute capability) is checked *before*
+any engine is deserialised; the model's parts, their composition and the outputs are the ones the
+ONNX Runtime backend runs (tested there).
+
+With ``device_features`` the log-mel of each window is computed on the GPU by the fused CUDA kernel
+straight into the ``audio_tokens`` engine's input buffer, on the backend's stream (no host round
+trip of the features, tables cached in a plan, no per-call allocation once buffers have grown).
+"""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
+from ..artifact import PARTS, part_paths
 from ..config import ArtifactInfo
 from ..errors import ArtifactError, DependencyError
-from .artifact import make_feeds, select_outputs
-from .plan_format import check_compatible, read_plan
+from . import gpu
+from .backend import EngineInfo, outputs_dict, zeros_for_missing
+from .plan_format import check_compatible, read_plan, read_plan_header
 
 
-def _cudart():
+def require_tensorrt():
     try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cudart  # older cuda-python
-        except ImportError as exc:
-            raise DependencyError("the TensorRT backend needs cuda-python: pip install cuda-python") from exc
-    return cudart
+        import tensorrt as trt
+    except ImportError as exc:
+        raise DependencyError("TensorRT engines need TensorRT (the `tensorrt` Python package with its libraries: "
+                              "JetPack on Jetson, or pip install tensorrt on a GPU machine); or use the .onnx "
+                              "model with ONNX Runtime") from exc
+    return trt
 
 
-def _check(result, what: str):
-    err, *rest = result if isinstance(result, tuple) else (result,)
-    if int(err) != 0:
-        raise ArtifactError(f"CUDA error {int(err)} in {what}")
-    return rest[0] if len(rest) == 1 else rest
+class _Engine:
+    """One deserialised engine with its context and grow-only device buffers, on a shared stream."""
 
-
-class TensorRTBackend:
-    name = "tensorrt"
-
-    def __init__(self, path: str | os.PathLike, device: str = "cuda", threads: int | None = None) -> None:
-        header, engine_bytes = read_plan(path)  # typed errors for foreign/truncated files, even without TensorRT
-        try:
-            import tensorrt as trt
-        except ImportError as exc:
-            raise DependencyError(f"{path} is a TensorRT engine: install TensorRT (JetPack on Jetson) or use the "
-                                  ".onnx model with ONNX Runtime") from exc
-        from ..export.tensorrt_build import compute_capability
-
-        check_compatible(header, trt.__version__, compute_capability(), str(path))
-        self.info = ArtifactInfo.from_dict(header.artifact)
-        self.precision = header.precision
-        self._trt, self._cudart = trt, _cudart()
-        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = self._runtime.deserialize_cuda_engine(engine_bytes)
+    def __init__(self, trt, runtime, engine_bytes: bytes, where: str, stream) -> None:
+        self.trt, self.cudart, self.stream = trt, gpu.cudart(), stream
+        self.engine = runtime.deserialize_cuda_engine(engine_bytes)
         if self.engine is None:
-            raise ArtifactError(f"{path}: TensorRT could not deserialise the engine (see its log)")
+            raise ArtifactError(f"{where}: TensorRT could not deserialise the engine (see its log)")
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
-        self.stream = _check(self._cudart.cudaStreamCreate(), "cudaStreamCreate")
-        self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device pointer, capacity in bytes)
+        self.buffers: dict[str, tuple[int, int]] = {}   # name -> (device pointer, capacity in bytes)
+        self.where = where
 
-    def _buffer(self, name: str, nbytes: int) -> int:
-        ptr, cap = self._buffers.get(name, (0, 0))
+    def buffer(self, name: str, nbytes: int) -> int:
+        ptr, cap = self.buffers.get(name, (0, 0))
         if nbytes > cap:
             if ptr:
-                _check(self._cudart.cudaFree(ptr), "cudaFree")
-            ptr = _check(self._cudart.cudaMalloc(nbytes), "cudaMalloc")
-            self._buffers[name] = (ptr, nbytes)
+                gpu.check(self.cudart.cudaFree(ptr), "cudaFree")
+            ptr = gpu.check(self.cudart.cudaMalloc(nbytes), "cudaMalloc")
+            self.buffers[name] = (ptr, nbytes)
         return ptr
 
-    def run(self, log_mel: np.ndarray | None, frames: np.ndarray | None) -> dict:
-        cudart, trt = self._cudart, self._trt
-        feeds = make_feeds(self.info, log_mel, frames)
-        h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+    def bind_input(self, name: str, shape: tuple[int, ...]) -> int:
+        """Set an input's shape and return its device buffer (for kernels writing into it)."""
+        if not self.context.set_input_shape(name, shape):
+            raise ArtifactError(f"{self.where}: input {name} shape {shape} is outside the engine's optimisation "
+                                "profile; rebuild with a larger batch range")
+        ptr = self.buffer(name, int(np.prod(shape)) * 4)
+        self.context.set_tensor_address(name, ptr)
+        return ptr
+
+    def __call__(self, feeds: dict[str, np.ndarray], on_device: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+        rt = self.cudart
+        h2d, d2h = rt.cudaMemcpyKind.cudaMemcpyHostToDevice, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
         for name in self.inputs:
-            arr = np.ascontiguousarray(feeds[name], dtype=trt.nptype(self.engine.get_tensor_dtype(name)))
-            if not self.context.set_input_shape(name, arr.shape):
-                raise ArtifactError(f"input {name} shape {arr.shape} is outside the engine's optimisation profile; "
-                                    "rebuild with a larger batch range")
-            ptr = self._buffer(name, arr.nbytes)
-            _check(cudart.cudaMemcpyAsync(ptr, arr.ctypes.data, arr.nbytes, h2d, self.stream), "cudaMemcpyAsync")
-            self.context.set_tensor_address(name, ptr)
+            if name in on_device:
+                continue  # already written on the device (bind_input)
+            arr = np.ascontiguousarray(feeds[name], dtype=self.trt.nptype(self.engine.get_tensor_dtype(name)))
+            ptr = self.bind_input(name, arr.shape)
+            gpu.check(rt.cudaMemcpyAsync(ptr, arr.ctypes.data, arr.nbytes, h2d, self.stream), "cudaMemcpyAsync")
         host = {}
         for name in self.outputs:
             shape = tuple(self.context.get_tensor_shape(name))
-            host[name] = np.empty(shape, dtype=trt.nptype(self.engine.get_tensor_dtype(name)))
-            self.context.set_tensor_address(name, self._buffer(name, host[name].nbytes))
+            host[name] = np.empty(shape, dtype=self.trt.nptype(self.engine.get_tensor_dtype(name)))
+            self.context.set_tensor_address(name, self.buffer(name, max(4, host[name].nbytes)))
         if not self.context.execute_async_v3(self.stream):
-            raise ArtifactError("TensorRT execution failed (see its log)")
+            raise ArtifactError(f"{self.where}: TensorRT execution failed (see its log)")
         for name, arr in host.items():
-            _check(cudart.cudaMemcpyAsync(arr.ctypes.data, self._buffers[name][0], arr.nbytes, d2h, self.stream),
-                   "cudaMemcpyAsync")
-        _check(cudart.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
-        out = {k: v.astype(np.float32) for k, v in host.items()}
-        return select_outputs(out, log_mel is not None, frames is not None)
+            gpu.check(rt.cudaMemcpyAsync(arr.ctypes.data, self.buffers[name][0], arr.nbytes, d2h, self.stream),
+                      "cudaMemcpyAsync")
+        gpu.check(rt.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
+        return {n: a.astype(np.float32) for n, a in host.items()}
+
+    def free(self) -> None:
+        for ptr, _ in self.buffers.values():
+            self.cudart.cudaFree(ptr)
+        self.buffers.clear()
+
+
+class TensorRTBackend:
+    name = "tensorrt"
+    device_features = True
+
+    def __init__(self, path: str | os.PathLike, device: str = "cuda", threads: int | None = None) -> None:
+        path = Path(path)
+        header, _ = read_plan_header(path)  # typed errors for foreign/truncated files, even without TensorRT
+        paths = part_paths(path)
+        headers = {part: read_plan_header(p)[0] for part, p in paths.items() if p.is_file()}
+        missing = sorted(set(paths) - set(headers))
+        if missing:
+            raise ArtifactError(f"{path}: the engines of its split graphs {missing} are missing; `avsc-edge export` "
+                                "with a TensorRT recipe builds them beside the plan")
+        trt = require_tensorrt()
+        cc = gpu.compute_capability()
+        for where, h in ((path, header), *((paths[p], h) for p, h in headers.items())):
+            check_compatible(h, trt.__version__, cc, str(where))
+        self.info = ArtifactInfo.from_dict({**header.artifact, "graph": "full"})
+        self.precision = header.precision
+        self._trt, self._cudart = trt, gpu.cudart()
+        self.stream = gpu.check(self._cudart.cudaStreamCreate(), "cudaStreamCreate")
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engines = {part: _Engine(trt, runtime, read_plan(p)[1], str(p), self.stream) for part, p in paths.items()}
+        self.engine = EngineInfo(self.name, self.precision, "cuda", f"TensorRT {trt.__version__} (sm_{cc})", threads)
+        self._mel_plan = None
+
+    def _run(self, part: str, *arrays: np.ndarray) -> list[np.ndarray]:
+        names, outputs = PARTS[part]
+        out = self.engines[part](dict(zip(names, arrays)))
+        return [out[n] for n in outputs]
+
+    def audio_tokens(self, log_mel: np.ndarray) -> np.ndarray:
+        return self._run("audio_tokens", log_mel)[0]
+
+    def audio_tokens_from_wave(self, waves: np.ndarray) -> np.ndarray:
+        """Windows of samples ``[B, n]`` -> tokens, the log-mel computed on the GPU into the
+        ``audio_tokens`` engine's input buffer (see :class:`avsc_edge.features.LogMelCuda`)."""
+        from ..features import LogMelCuda
+
+        f = self.info.feature_config
+        if self._mel_plan is None:
+            self._mel_plan = LogMelCuda(f)
+        eng = self.engines["audio_tokens"]
+        b, n = waves.shape
+        out_ptr = eng.bind_input("log_mel", (b, 1, f.n_mels, f.num_frames(n)))
+        self._mel_plan.run_host(waves, out_ptr, int(self.stream))
+        return eng({}, on_device=("log_mel",))["tokens"]
+
+    def audio_slots(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e, el = self._run("audio_slots", tokens)
+        return e, el
+
+    def encode_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fe, fl = self._run("frames", frames)
+        return fe, fl
+
+    def heads(self, event_emb, event_logits, frame_emb, frame_logits) -> dict[str, np.ndarray]:
+        batch = (event_emb if event_emb is not None else frame_emb).shape[0]
+        zeros = zeros_for_missing(self.info, batch, frame_emb.shape[1] if frame_emb is not None else None)
+        args = [x if x is not None else zeros[k] for k, x in (("event_emb", event_emb), ("event_logits", event_logits),
+                                                            ("frame_emb", frame_emb), ("frame_logits", frame_logits))]
+        return outputs_dict(self._run("heads", *args))
 
     def __del__(self) -> None:
-        for ptr, _ in getattr(self, "_buffers", {}).values():
-            self._cudart.cudaFree(ptr)
+        for eng in getattr(self, "engines", {}).values():
+            eng.free()

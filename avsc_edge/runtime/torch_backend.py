@@ -1,4 +1,5 @@
-"""The PyTorch reference as a runtime backend (``.safetensors`` checkpoints; needs the [train] extra)."""
+"""The PyTorch reference as a runtime backend (``.safetensors`` checkpoints; needs the [train]
+extra). Runs the model's parts (:mod:`avsc_edge.runtime.backend`) on CPU or CUDA."""
 from __future__ import annotations
 
 import os
@@ -6,7 +7,8 @@ import os
 import numpy as np
 
 from ..checkpoint import load_checkpoint
-from ..errors import ArtifactError, require
+from ..errors import ArtifactError, InputError, require
+from .backend import EngineInfo
 
 
 class TorchBackend:
@@ -15,9 +17,13 @@ class TorchBackend:
     def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> None:
         torch = require("torch", "train", "the PyTorch backend (.safetensors checkpoints)")
         from ..model import AVSCModel
+        from ..threads import configure_torch
 
-        if threads:
-            torch.set_num_threads(int(threads))
+        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+            raise InputError(f"the PyTorch backend runs on 'cpu' or 'cuda', got device={device!r}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError("device='cuda' but PyTorch sees no CUDA GPU; use device='cpu'")
+        n = configure_torch(torch, threads)
         weights, self.info = load_checkpoint(path)
         self.precision = "fp32"
         self.device = device
@@ -27,15 +33,37 @@ class TorchBackend:
         except RuntimeError as exc:
             raise ArtifactError(f"{path}: weights do not match the model config they carry ({exc})") from exc
         self.model.to(device).eval()
+        self.engine = EngineInfo(self.name, self.precision, "cuda" if device.startswith("cuda") else "cpu",
+                                 f"torch-{torch.__version__}", n)
         self._torch = torch
 
-    def run(self, log_mel: np.ndarray | None, frames: np.ndarray | None) -> dict[str, np.ndarray]:
-        torch = self._torch
-        t = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
-        with torch.no_grad():
-            out = self.model(t(log_mel), t(frames))
-        keys = ("scene_logits", "event_logits", "object_logits", "event_to_object")
-        result = {k: getattr(out, k).float().cpu().numpy() for k in keys if getattr(out, k) is not None}
-        result["modalities"] = out.modalities
-        return result
+    def _in(self, a: np.ndarray | None):
+        return None if a is None else self._torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device)
 
+    @staticmethod
+    def _out(t) -> np.ndarray:
+        return t.detach().float().cpu().numpy()
+
+    def audio_tokens(self, log_mel: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self._out(self.model.audio_tokens(self._in(log_mel)))
+
+    def audio_slots(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with self._torch.inference_mode():
+            e, el = self.model.audio_slots(self._in(tokens))
+        return self._out(e), self._out(el)
+
+    def encode_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with self._torch.inference_mode():
+            fe, fl = self.model.encode_frames(self._in(frames))
+        return self._out(fe), self._out(fl)
+
+    def heads(self, event_emb, event_logits, frame_emb, frame_logits) -> dict[str, np.ndarray]:
+        with self._torch.inference_mode():
+            out = self.model.heads(self._in(event_emb), self._in(event_logits), self._in(frame_emb),
+                                   self._in(frame_logits))
+        result = {k: self._out(v) for k, v in out.items() if k in ("audio_logits", "visual_logits", "event_logits",
+                                                                   "object_logits", "event_to_object")}
+        if "fused_logits" in out:
+            result["scene_logits"] = self._out(out["fused_logits"])
+        return result

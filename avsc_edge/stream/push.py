@@ -8,7 +8,6 @@ Bounded memory: the input queue holds at most ``max_queue`` items and the output
 """
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections import deque
@@ -50,22 +49,26 @@ class _DropOldestQueue:
 class StreamClassifier:
     """Rolling-window classification of pushed audio and frames.
 
-    >>> sc = StreamClassifier("model.safetensors", sample_rate=16000, hop=1.0)   # doctest: +SKIP
+    >>> sc = StreamClassifier("model.int8.onnx", sample_rate=16000, hop=1.0)     # doctest: +SKIP
     >>> sc.push_audio(chunk, timestamp=t); sc.push_frame(rgb, timestamp=t)      # any thread
     >>> for p in sc: print(p.timestamp, p.label, p.modalities)                  # or on_prediction=
 
-    Timestamps are seconds on the producer's clock (e.g. ROS time); audio chunk timestamps are the
-    time of their first sample (``None``: right after the previous chunk).
+    ``model``: an artifact path (any the :class:`~avsc_edge.Classifier` loads: ``.safetensors``,
+    ``.onnx`` FP32/INT8/FP16, ``.plan``) or a ``Classifier``. Timestamps are seconds on the
+    producer's clock (e.g. ROS time); audio chunk timestamps are the time of their first sample
+    (``None``: right after the previous chunk). :meth:`close` processes what was pushed and flushes
+    the last window.
     """
 
-    def __init__(self, model: str | os.PathLike, sample_rate: int, hop: float = 1.0,
+    def __init__(self, model, sample_rate: int, hop: float = 1.0,
                  config: StreamConfig | None = None, on_prediction: Callable[[Prediction], None] | None = None,
                  max_queue: int = 256, max_predictions: int = 64, threads: int | None = None,
-                 source: str | None = None) -> None:
-        from .encoders import open_encoders
+                 source: str | None = None, device: str = "cpu") -> None:
+        from ..classifier import Classifier
 
+        clf = model if isinstance(model, Classifier) else Classifier(model, device=device, threads=threads)
         self.config = config or StreamConfig(hop=hop)
-        self.state = StreamState(open_encoders(model, threads), sample_rate, self.config, source)
+        self.state = StreamState(clf, sample_rate, self.config, source)
         self.on_prediction = on_prediction
         self._inputs = _DropOldestQueue(max_queue)
         self._outputs = _DropOldestQueue(max_predictions)
@@ -111,27 +114,34 @@ class StreamClassifier:
         while True:
             item = self._inputs.get()
             if item is _CLOSE:
+                self._deliver(self._safely(self.state.finish))
                 break
             kind, data, ts = item
-            try:
-                if kind == "audio":
-                    preds = self.state.add_audio(data, ts)
-                elif kind == "frame":
-                    preds = self.state.add_frame(data, ts)
-                else:
-                    self.state.reset()
-                    preds = []
-            except AVSCError as exc:
-                self.error = exc  # bad input: remembered, the stream goes on
-                continue
-            except BaseException as exc:  # an unexpected failure ends the stream visibly
-                self.error = exc
+            step = {"audio": lambda: self.state.add_audio(data, ts), "frame": lambda: self.state.add_frame(data, ts),
+                    "reset": lambda: self.state.reset() or []}[kind]
+            preds = self._safely(step)
+            if preds is None:
                 break
-            for p in preds:
-                self._outputs.put(p)
-                if self.on_prediction is not None:
-                    self.on_prediction(p)
+            self._deliver(preds)
         self._outputs.put(_CLOSE, droppable=False)
+
+    def _safely(self, step) -> list | None:
+        """Run one step; bad input is remembered and the stream goes on ([]), an unexpected failure
+        ends it visibly (None)."""
+        try:
+            return step()
+        except AVSCError as exc:
+            self.error = exc
+            return []
+        except BaseException as exc:
+            self.error = exc
+            return None
+
+    def _deliver(self, preds: list | None) -> None:
+        for p in preds or []:
+            self._outputs.put(p)
+            if self.on_prediction is not None:
+                self.on_prediction(p)
 
     # -- consumers ------------------------------------------------------------------------------
     def close(self, timeout: float | None = None) -> None:

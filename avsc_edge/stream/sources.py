@@ -1,7 +1,12 @@
 """Stream sources as timestamped events: ``("audio", float32 [samples], t)`` and
-``("frame", RGB uint8 [H, W, 3], t)``. Files and anything FFmpeg opens (RTSP/HTTP/UDP) come through
-PyAV, in container order; camera indices through OpenCV (a microphone through ``sounddevice``,
-optional and untested here: no audio device on our machines)."""
+``("frame", RGB uint8 [H, W, 3], t)``.
+
+* Local files: the audio track as a stream of blocks, and frames only at the stream's sample grid
+  through the clip's frame policy (decoding only what the model uses, as ``predict`` does);
+* anything FFmpeg opens over a network (RTSP/HTTP/UDP): PyAV in container order, re-opened with
+  back-off when lost;
+* camera indices through OpenCV, a microphone through ``sounddevice`` (optional and untested
+  here: no capture devices on our machines)."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import MediaError
-from ..media import to_rgb
+from ..media import convert
 
 log = logging.getLogger("avsc_edge")
 Event = tuple[str, np.ndarray, float]
@@ -30,11 +35,63 @@ def is_live(source: str) -> bool:
     return source.lower().startswith(LIVE_SCHEMES)
 
 
+def _pace(first_wall: float, t: float) -> None:
+    delay = t - (time.monotonic() - first_wall)
+    if delay > 0:
+        time.sleep(delay)
+
+
+def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
+                block_seconds: float = 0.1) -> Iterator[Event]:
+    """A local file as a stream: mono audio blocks at ``sr`` from time 0, and the frames of the
+    sample grid ``(k + 1/2) * seconds / num_frames`` chosen by the clip's frame policy, resized to
+    the model's size and stamped with their grid time. Interleaved in time order."""
+    from ..media import FrameSampler, MissingStreamError, audio_blocks
+
+    try:
+        sampler = FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance)
+        duration = sampler.duration()
+    except MissingStreamError:
+        sampler, duration = None, 0.0
+    seg = clip.seconds / clip.num_frames
+    k = 0
+
+    def frames_until(limit: float) -> Iterator[Event]:
+        nonlocal k
+        while sampler is not None and (k + 0.5) * seg <= limit and (duration is None or (k + 0.5) * seg < duration):
+            t = (k + 0.5) * seg
+            k += 1
+            yield "frame", sampler.sample([t])[0][0], t
+
+    wall = time.monotonic()
+    pos = 0.0
+    try:
+        try:
+            for block in audio_blocks(path, sr, mono=True, block_seconds=block_seconds):
+                x = block[0]
+                if realtime:
+                    _pace(wall, pos)
+                yield "audio", x, pos
+                pos += x.shape[-1] / sr
+                yield from frames_until(pos)
+        except MissingStreamError:
+            if sampler is None:
+                raise MediaError(f"{path}: neither an audio nor a video track") from None
+        for event in frames_until(np.inf if duration is not None else pos):
+            if realtime:
+                _pace(wall, event[2])
+            yield event
+    finally:
+        if sampler is not None:
+            sampler.close()
+
+
 def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, realtime: bool = False,
-                 offset: float = 0.0) -> Iterator[Event]:
-    """Decode a container or network stream: mono audio resampled to ``sr``; RGB frames at most
-    ``frame_rate`` per second (others are skipped without conversion). ``realtime`` paces the
-    events to their timestamps; ``offset`` shifts every timestamp (used across reconnects)."""
+                 offset: float = 0.0, size: int | None = None) -> Iterator[Event]:
+    """Decode a container or network stream: mono audio resampled to ``sr``; RGB frames (resized
+    to ``size`` when given) at most ``frame_rate`` per second (others are skipped without
+    conversion). ``realtime`` paces the events to their timestamps; ``offset`` shifts every
+    timestamp (used across reconnects)."""
     import av
 
     try:
@@ -68,18 +125,18 @@ def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, re
                         audio_pos += x.shape[-1] / sr
                 elif t >= next_frame - 1e-6:
                     next_frame = t + 1.0 / frame_rate
-                    yield "frame", to_rgb(frame), offset + t
+                    yield "frame", convert(frame, size), offset + t
 
 
 def reconnecting_events(source: str, sr: int, frame_rate: float, realtime: bool, retries: int = 5,
-                        backoff: float = 1.0) -> Iterator[Event]:
+                        backoff: float = 1.0, size: int | None = None) -> Iterator[Event]:
     """``media_events`` that re-opens a lost network stream with exponential back-off (a failed
     open or read, and for live protocols also an end of stream); timestamps continue on the wall
     clock across the outage, so the stream sees (and reports) the gap."""
     attempt, offset, last_t, lost_at = 0, 0.0, 0.0, None
     while True:
         try:
-            for kind, data, t in media_events(source, sr, frame_rate, realtime, offset):
+            for kind, data, t in media_events(source, sr, frame_rate, realtime, offset, size):
                 attempt, last_t, lost_at = 0, t, None
                 yield kind, data, t
             if not is_live(source) or attempt >= retries:

@@ -1,31 +1,33 @@
 """The synchronous heart of streaming: timestamped audio chunks and frames in, one prediction per
-hop over the rolling window out. No threads here (see :mod:`avsc_edge.stream.push`).
+hop over the rolling window out, through the :class:`~avsc_edge.Classifier`'s backend (the same
+parts, precision and provider as ``predict``). No threads here (see :mod:`avsc_edge.stream.push`).
 
-Windows are defined on the stream's own log-mel: the window ending at time ``t`` holds the ``T``
-mel frames (``T`` as the model was trained) whose centres are the last ones at or before ``t``,
-and the frames sampled at the centres of ``num_frames`` equal segments of it. Mel frames at window
-edges see the neighbouring real audio (the stream is continuous), not the zero padding of an
-isolated clip. Frames are sampled on a fixed grid of the stream clock (spacing
-``seconds / num_frames``, the same spacing as in training): each window holds the ``num_frames``
-grid points inside it, so consecutive windows share frames and only new ones need a CNN pass. With ``incremental=True`` only new mel frames are computed, frame embeddings are
-cached and reused while they are in the window, and only the heads run per hop; with
-``incremental=False`` everything for the window is recomputed from its raw samples and frames.
-Both give the same result (tested).
+* Audio: the stream's own log-mel (edge frames see the neighbouring audio, not padding) and the
+  audio CNN's time tokens on a fixed grid; incrementally, each token is computed once (see
+  :mod:`avsc_edge.stream.audio`).
+* Frames: sampled on a fixed grid of the stream clock (spacing ``seconds / num_frames``, as in
+  training); each window holds the ``num_frames`` grid points inside it, so consecutive windows
+  share frames, and each frame's embedding is computed once and cached.
+* Per hop the heads (frame pooling, cross-attention, fusion) run on the cached embeddings.
+
+A window of a file exactly one window long, streamed with ``hop = window``, equals
+:meth:`Classifier.predict` of that file (tested).
 """
 from __future__ import annotations
 
+import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import JsonConfig
 from ..errors import ConfigError, InputError
-from ..features import AMIN, StreamingLogMel, check_waveform, log_mel, preprocess_frames
-from ..runtime.prediction import Prediction, to_prediction
-
-FLOOR_DB = float(10 * np.log10(AMIN))
+from ..features import check_waveform, preprocess_frames
+from ..runtime.backend import select_outputs
+from ..runtime.prediction import WindowAccumulator
+from .audio import AudioTrack, TokenCache, scratch_tokens
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,10 @@ class StreamConfig(JsonConfig):
     """``hop``: seconds between predictions. ``audio_gap``: gaps up to this many seconds are
     zero-filled, longer ones (and clock jumps) restart the audio. ``stall``: a modality with no
     data for longer than this (stream clock) is missing and the single-modality head is used.
-    ``smoothing``: exponential smoothing of scores (0 = off, 0.8 = heavy). ``incremental``: see
-    the module docstring."""
+    ``smoothing``: exponential smoothing of scores (0 = off, 0.8 = heavy). ``incremental``: compute
+    each audio token and frame embedding once (see :mod:`avsc_edge.stream.audio`); ``False``
+    recomputes each window from its raw samples and frames. ``audio_margin``: tokens of real
+    audio left of each incrementally computed token."""
 
     hop: float = 1.0
     jitter: float = 0.02
@@ -42,6 +46,7 @@ class StreamConfig(JsonConfig):
     stall: float = 2.0
     smoothing: float = 0.0
     incremental: bool = True
+    audio_margin: int = 1
     max_frames: int = 512
 
     def __post_init__(self) -> None:
@@ -51,107 +56,46 @@ class StreamConfig(JsonConfig):
             raise ConfigError(f"StreamConfig.smoothing must be in [0, 1), got {self.smoothing}")
         if self.stall <= 0 or not 0 <= self.jitter <= self.audio_gap:
             raise ConfigError("StreamConfig needs stall > 0 and 0 <= jitter <= audio_gap")
-
-
-class _AudioTrack:
-    """Resampled mono audio since ``start``: raw samples (bounded history, in the stream's padded
-    coordinates: index 0 is the first of the n_fft/2 zeros of the left padding) and, in
-    incremental mode, the mel frames computed as samples arrive."""
-
-    def __init__(self, features, sample_rate: int, start: float, keep_frames: int, incremental: bool) -> None:
-        self.features, self.sample_rate, self.start = features, sample_rate, start
-        self.incremental = incremental
-        self.mel = StreamingLogMel(features) if incremental else None
-        self.columns: deque[np.ndarray] = deque(maxlen=keep_frames)  # mel columns [n_mels]
-        self.keep_samples = (keep_frames + 2) * features.hop_length + features.n_fft
-        self.raw = np.zeros(features.n_fft // 2, np.float32)          # the stream's left padding
-        self.raw_offset = 0                                            # padded index of raw[0]
-        self.received = 0                                              # input samples so far
-        self.resampler = None if sample_rate == features.sr else _Resampler(sample_rate, features.sr)
-        self.last_data = start
-
-    @property
-    def end(self) -> float:
-        return self.start + self.received / self.sample_rate
-
-    @property
-    def count(self) -> int:
-        """Mel frames complete so far (frame t is centred on resampled sample t * hop_length)."""
-        padded = self.raw_offset + len(self.raw)
-        n_fft, hop = self.features.n_fft, self.features.hop_length
-        return 0 if padded < n_fft else 1 + (padded - n_fft) // hop
-
-    def push(self, mono: np.ndarray) -> None:
-        self.received += mono.shape[-1]
-        self.last_data = self.end
-        x = self.resampler.push(mono) if self.resampler else np.asarray(mono, np.float32)
-        if x.size == 0:
-            return
-        self.raw = np.concatenate([self.raw, x])
-        if len(self.raw) > 2 * self.keep_samples:
-            drop = len(self.raw) - self.keep_samples
-            self.raw, self.raw_offset = self.raw[drop:], self.raw_offset + drop
-        if self.incremental:
-            self.columns.extend(self.mel.push(x).T)
-
-    def recompute(self, first: int, last: int) -> list[np.ndarray | None]:
-        """From-scratch log-mel of frames ``first..last`` from the raw samples (None where gone)."""
-        from ..config import FeatureConfig
-
-        f = self.features
-        lo = max(first, 0, -(-self.raw_offset // f.hop_length))
-        start, stop = lo * f.hop_length - self.raw_offset, last * f.hop_length + f.n_fft - self.raw_offset
-        if last < lo or stop > len(self.raw):
-            return [None] * (last - first + 1)
-        cols = log_mel(self.raw[start:stop], FeatureConfig(**{**f.to_dict(), "center": False}))
-        return [None] * (lo - first) + list(cols.T)
-
-
-class _Resampler:
-    """Stateful libswresample across chunks (chunk boundaries leave no clicks)."""
-
-    def __init__(self, rate: int, target: int) -> None:
-        import av
-
-        from ..media import check_sample_rate
-
-        check_sample_rate(rate)
-        self.av, self.rate = av, rate
-        self.r = av.AudioResampler(format="fltp", layout="mono", rate=target)
-
-    def push(self, mono: np.ndarray) -> np.ndarray:
-        frame = self.av.AudioFrame.from_ndarray(np.ascontiguousarray(mono[None], np.float32), format="fltp", layout="mono")
-        frame.sample_rate = self.rate
-        out = [f.to_ndarray()[0] for f in self.r.resample(frame)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
+        if not 0 <= self.audio_margin <= 16:
+            raise ConfigError(f"StreamConfig.audio_margin must be in 0..16 tokens, got {self.audio_margin}")
 
 
 class StreamState:
-    """Incremental rolling-window classification. ``add_audio`` / ``add_frame`` return the
-    predictions that became due (usually zero or one)."""
+    """Rolling-window classification over a classifier's backend. ``add_audio`` / ``add_frame``
+    return the predictions that became due (usually zero or one); ``finish`` flushes the end."""
 
-    def __init__(self, encoders, sample_rate: int, config: StreamConfig = StreamConfig(),
+    def __init__(self, classifier, sample_rate: int, config: StreamConfig = StreamConfig(),
                  source: str | None = None) -> None:
-        self.enc, self.info, self.cfg = encoders, encoders.info, config
+        self.clf, self.backend, self.info, self.cfg = classifier, classifier.backend, classifier.info, config
         self.features, self.clip = self.info.feature_config, self.info.clip_config
         if self.features.top_db is not None or self.features.pad_mode != "constant" or not self.features.center:
             raise ConfigError("streaming needs a model with FeatureConfig.top_db=None, center=True, pad_mode='constant'")
+        model = self.info.model_config
+        if not (model.uses_audio and model.uses_visual):
+            raise ConfigError(f"streaming needs an audio-visual model, not the {model.variant!r} ablation variant")
         self.sample_rate = int(sample_rate)
+        if not 1000 <= self.sample_rate <= 768_000:
+            raise InputError(f"sample rate {self.sample_rate} Hz is outside 1 kHz..768 kHz")
         self.T = self.features.num_frames(int(round(self.clip.seconds * self.features.sr)))
+        self.stride = 2 ** len(model.audio_channels)
+        self.n_tokens = math.ceil(self.T / self.stride)
         self.source = source
         self.stats = {"predictions": 0, "late_audio_chunks": 0, "audio_gaps_filled": 0, "audio_restarts": 0,
-                      "late_frames": 0, "frames_embedded": 0, "skipped_windows": 0}
+                      "late_frames": 0, "frames_embedded": 0, "skipped_windows": 0, "audio_frames_computed": 0}
         self.reset()
 
     # -- state -------------------------------------------------------------------------------
     def reset(self) -> None:
-        self.audio: _AudioTrack | None = None
+        self.audio: AudioTrack | None = None
+        self.tokens: TokenCache | None = None
         self.frames: deque[tuple[float, np.ndarray]] = deque()
-        self.embeddings: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self.embeddings: OrderedDict[float, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.next_emit: float | None = None
         self.last_frame_time: float | None = None
         self.smoothed: np.ndarray | None = None
         self.first_time: float | None = None
+        self.emitted = 0
+        self.finished = False
 
     @property
     def now(self) -> float:
@@ -159,7 +103,7 @@ class StreamState:
         return max(times) if times else 0.0
 
     # -- inputs ------------------------------------------------------------------------------
-    def add_audio(self, samples: np.ndarray, timestamp: float | None = None) -> list[Prediction]:
+    def add_audio(self, samples: np.ndarray, timestamp: float | None = None) -> list:
         x = check_waveform(samples, "audio chunk")
         if x.ndim > 2:
             raise InputError(f"audio chunk must be [samples] or [channels, samples], got {x.shape}")
@@ -182,28 +126,47 @@ class StreamState:
         self.audio.push(mono)
         return self._emit_due(notes)
 
-    def add_frame(self, rgb: np.ndarray, timestamp: float) -> list[Prediction]:
+    def add_frame(self, rgb: np.ndarray, timestamp: float) -> list:
         arr = np.asarray(rgb)
         if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
             raise InputError(f"frame must be RGB uint8 [H, W, 3], got {arr.shape} {arr.dtype}")
+        timestamp = float(timestamp)
         if self.first_time is None:
-            self.first_time = float(timestamp)
+            self.first_time = timestamp
         if self.frames and timestamp <= self.frames[-1][0]:
-            if timestamp < self._window_start(self.now):
+            if timestamp < self.now - self.clip.seconds:
                 self.stats["late_frames"] += 1
                 return []
-            items = sorted([*self.frames, (float(timestamp), arr)], key=lambda p: p[0])
-            self.frames = deque(items)
+            if any(t == timestamp for t, _ in self.frames):
+                return []   # the same frame twice (a file source repeats a keyframe for two grid times)
+            self.frames = deque(sorted([*self.frames, (timestamp, arr)], key=lambda p: p[0]))
         else:
-            self.frames.append((float(timestamp), arr))
-        self.last_frame_time = max(self.last_frame_time or timestamp, float(timestamp))
+            self.frames.append((timestamp, arr))
+        self.last_frame_time = max(self.last_frame_time or timestamp, timestamp)
         self._trim_frames()
         return self._emit_due([])
 
+    def finish(self) -> list:
+        """The end of the stream (a file's end, a closed push stream): the audio is zero-padded as
+        a whole recording is, and the windows ending up to the stream's end are emitted; a stream
+        shorter than one window gets one window when it holds at least half a window."""
+        if self.finished or self.first_time is None:
+            return []
+        self.finished = True
+        if self.audio is not None:
+            self.audio.finish()
+        out = self._emit_due([])
+        if self.emitted == 0 and self.now - self.first_time >= 0.5 * self.clip.seconds:
+            pred = self._predict(self.first_time + self.clip.seconds, [])
+            out += [pred] if pred is not None else []
+        return out
+
     # -- scheduling ----------------------------------------------------------------------------
     def _start_audio(self, start: float) -> None:
-        keep = self.T + int(np.ceil(self.cfg.hop * self.features.sr / self.features.hop_length)) + 8
-        self.audio = _AudioTrack(self.features, self.sample_rate, start, keep, self.cfg.incremental)
+        keep = self.T + int(np.ceil(self.cfg.hop * self.features.sr / self.features.hop_length)) \
+            + (self.cfg.audio_margin + 2) * self.stride
+        self.audio = AudioTrack(self.features, self.sample_rate, start, keep)
+        self.tokens = TokenCache(self.backend, self.stride, self.cfg.audio_margin, keep=2 * self.n_tokens + 8)
         if self.first_time is None:
             self.first_time = start
 
@@ -216,7 +179,7 @@ class StreamState:
             t, _ = self.frames.popleft()
             self.embeddings.pop(t, None)
 
-    def _emit_due(self, notes: list[str]) -> list[Prediction]:
+    def _emit_due(self, notes: list[str]) -> list:
         if self.first_time is None:
             return []
         if self.next_emit is None:
@@ -248,8 +211,11 @@ class StreamState:
     def _ready(self, end: float) -> bool:
         """A window is due once every live modality has reached its end: the mel frame centred at
         ``end`` is complete, and a frame at or after ``end`` has arrived (frames come in order).
-        A modality silent for longer than ``stall`` is not waited for."""
+        A modality silent for longer than ``stall`` is not waited for; after :meth:`finish`, the
+        windows up to the stream's end are due."""
         now = self.now
+        if self.finished:
+            return end <= now + self.cfg.jitter
         if now < end:
             return False
         e = self._audio_end_frame(end)
@@ -259,8 +225,8 @@ class StreamState:
         return not (audio_waiting or video_waiting)
 
     # -- computation ---------------------------------------------------------------------------
-    def _audio_window(self, end: float) -> np.ndarray | None:
-        """``[1, 1, n_mels, T]`` mel frames of the window, or None when audio is missing."""
+    def _audio_slots(self, end: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Event slots of the window ending at ``end``, or None when audio is missing."""
         a = self.audio
         if a is None or not self._audio_alive(end):
             return None
@@ -268,18 +234,15 @@ class StreamState:
         if covered < 0.5 * self.clip.seconds:
             return None
         e = min(self._audio_end_frame(end), a.count - 1)
-        first = e - self.T + 1
+        j0 = e // self.stride - self.n_tokens + 1
+        before = self.tokens.frames_computed
         if self.cfg.incremental:
-            have = list(a.columns)
-            base = a.count - len(have)
-            cols = [have[t - base] if t >= base else None for t in range(first, e + 1)]
+            tokens = self.tokens.window(a, j0, e)
+            self.stats["audio_frames_computed"] += self.tokens.frames_computed - before
         else:
-            cols = a.recompute(first, e)
-        mel = np.full((self.features.n_mels, self.T), FLOOR_DB, np.float32)
-        for i, c in enumerate(cols):
-            if c is not None:
-                mel[:, i] = c
-        return mel[None, None]
+            tokens = scratch_tokens(self.backend, a, j0, e, self.stride)
+            self.stats["audio_frames_computed"] += e - max(j0, 0) * self.stride + 1
+        return self.backend.audio_slots(tokens)
 
     def _frame_window(self, end: float) -> list[tuple[float, np.ndarray]] | None:
         start = self._window_start(end)
@@ -297,54 +260,41 @@ class StreamState:
         k0 = int(np.ceil((self._window_start(end) - origin) / seg - 0.5 - 1e-9))
         return origin + (k0 + np.arange(self.clip.num_frames) + 0.5) * seg
 
-    def _embed(self, picked: list[tuple[float, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        todo = [(t, x) for t, x in picked if not (self.cfg.incremental and t in self.embeddings)]
+    def _frame_slots(self, picked: list[tuple[float, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-frame object slots ``[1, F, N_o, d]`` / ``[1, F, N_o]``, each frame embedded once."""
+        cache = self.embeddings if self.cfg.incremental else OrderedDict()
+        todo = {t: x for t, x in picked if t not in cache}
         if todo:
-            uniq = dict(todo)
-            batch = np.concatenate([preprocess_frames(x[None], self.clip) for x in uniq.values()])
-            emb, logits = self.enc.frames(batch)
-            self.stats["frames_embedded"] += len(uniq)
-            fresh = {t: (emb[i], logits[i]) for i, t in enumerate(uniq)}
-            if self.cfg.incremental:
-                self.embeddings.update(fresh)
-        else:
-            fresh = {}
-        get = lambda t: self.embeddings[t] if self.cfg.incremental and t in self.embeddings else fresh[t]  # noqa: E731
-        embs = np.stack([get(t)[0] for t, _ in picked])
-        logits = np.stack([get(t)[1] for t, _ in picked])
-        return embs.mean(axis=0)[None], logits.max(axis=0)[None]
+            batch = np.concatenate([preprocess_frames(x[None], self.clip) for x in todo.values()])
+            emb, logits = self.backend.encode_frames(batch)
+            self.stats["frames_embedded"] += len(todo)
+            cache.update({t: (emb[i], logits[i]) for i, t in enumerate(todo)})
+        embs = np.stack([cache[t][0] for t, _ in picked])[None]
+        logits = np.stack([cache[t][1] for t, _ in picked])[None]
+        return embs, logits
 
-    def _predict(self, end: float, notes: list[str]) -> Prediction | None:
+    def _predict(self, end: float, notes: list[str]):
         """The prediction for the window ending at ``end``; None when neither modality has data."""
         t0 = time.perf_counter()
         timings = {}
-        mel = self._audio_window(end)
-        picked = self._frame_window(end)
-        out: dict = {}
-        if mel is not None:
-            t1 = time.perf_counter()
-            out["event_emb"], out["event_logits"] = self.enc.audio(mel)
-            timings["audio_ms"] = (time.perf_counter() - t1) * 1e3
-        else:
+        slots = self._audio_slots(end)
+        timings["audio_ms"] = (time.perf_counter() - t0) * 1e3
+        if slots is None:
             notes.append("audio missing or stalled")
+        picked = self._frame_window(end)
+        frame_slots = None
         if picked is not None:
             t1 = time.perf_counter()
-            out["object_emb"], out["object_logits"] = self._embed(picked)
+            frame_slots = self._frame_slots(picked)
             timings["visual_ms"] = (time.perf_counter() - t1) * 1e3
         else:
             notes.append("visual missing or stalled")
-        t1 = time.perf_counter()
-        heads = self.enc.heads
-        if mel is not None and picked is not None:
-            out["scene_logits"], out["event_to_object"] = heads.fused(out["event_emb"], out["event_logits"],
-                                                                      out["object_emb"], out["object_logits"])
-            out["modalities"] = ("audio", "visual")
-        elif mel is not None:
-            out["scene_logits"], out["modalities"] = heads.audio_only(out["event_emb"], out["event_logits"]), ("audio",)
-        elif picked is not None:
-            out["scene_logits"], out["modalities"] = heads.visual_only(out["object_emb"], out["object_logits"]), ("visual",)
-        else:
+        if slots is None and frame_slots is None:
             return None
+        t1 = time.perf_counter()
+        e, el = slots if slots is not None else (None, None)
+        fe, fl = frame_slots if frame_slots is not None else (None, None)
+        out = select_outputs(self.backend.heads(e, el, fe, fl), slots is not None, frame_slots is not None)
         timings["heads_ms"] = (time.perf_counter() - t1) * 1e3
         probs = None
         if self.cfg.smoothing > 0:
@@ -354,7 +304,10 @@ class StreamState:
             self.smoothed = p if self.smoothed is None else self.cfg.smoothing * self.smoothed + (1 - self.cfg.smoothing) * p
             probs = self.smoothed
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
-        pred = to_prediction(out, self.info, timings, self.source, probs)
-        pred.timestamp, pred.notes = end, notes
+        acc = WindowAccumulator(self.info, probs)
+        acc.add(out, [end - self.clip.seconds])
+        pred = acc.result(timings, self.source, notes, self.clf.engine)
+        pred.timestamp = end
         self.stats["predictions"] += 1
+        self.emitted += 1
         return pred

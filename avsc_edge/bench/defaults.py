@@ -1,0 +1,92 @@
+"""What ``avsc-edge bench`` measures when given no artifacts: the demo's tiny models (PyTorch, ONNX
+FP32, ONNX INT8) and the paper-sized ``base`` preset (untrained weights: latency rows only),
+exported the same ways, on TAU-like clips (1280x720 30-fps H.264 + AAC, ``synth --profile tau``);
+TensorRT plans too where TensorRT is installed. Everything is built once into the demo folder."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+TAU_CLIPS = 20
+
+
+def tau_dataset(out: Path, log: Callable[[str], None]) -> Path:
+    from ..data.synth import SynthConfig, generate
+
+    data = out / "tau-data"
+    cfg = SynthConfig.profile("tau", clips=TAU_CLIPS, seed=1)
+    stamp = data / "synth_config.json"
+    if not (stamp.is_file() and stamp.read_text() == cfg.to_json()):
+        log(f"bench: writing {TAU_CLIPS} TAU-like 720p30 clips into {data} (once)")
+        generate(data, cfg)
+        stamp.write_text(cfg.to_json())
+    return data
+
+
+def untrained_checkpoint(path: Path, name: str = "base", seed: int = 0) -> Path:
+    """A checkpoint of the ``name`` preset with its initial (random) weights, marked untrained."""
+    import torch
+
+    from ..checkpoint import save_checkpoint
+    from ..config import preset
+    from ..model import AVSCModel
+    from ..train import artifact_info
+
+    features, clip, model = preset(name)
+    torch.manual_seed(seed)
+    net = AVSCModel(model, features.n_mels).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(path, net.state_dict(), artifact_info(features, clip, model, {"untrained": True}))
+
+
+def exports(checkpoint: Path, data: Path, log: Callable[[str], None], recipes=("cpu-fp32", "cpu-int8")) -> list[str]:
+    from ..export.pipeline import run_recipe
+    from ..export.recipes import load_recipe
+
+    out = []
+    for recipe in recipes:
+        name = "model.onnx" if recipe == "cpu-fp32" else f"model.{recipe.split('-')[1]}.onnx"
+        target = checkpoint.parent / name
+        if not target.is_file():
+            log(f"bench: exporting {checkpoint} with {recipe}")
+            run_recipe(checkpoint, load_recipe(recipe), target, str(data))
+        out.append(str(target))
+    return out
+
+
+def tensorrt_plans(checkpoint: Path, data: Path, log: Callable[[str], None]) -> list[str]:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        log("bench: TensorRT not installed: no TensorRT rows")
+        return []
+    from ..export.pipeline import run_recipe
+    from ..export.recipes import load_recipe
+
+    plans = []
+    for recipe in ("desktop-fp16", "desktop-int8"):
+        plan = checkpoint.parent / f"model.{recipe}.plan"
+        if not plan.is_file():
+            run_recipe(checkpoint, load_recipe(recipe), plan, str(data))
+        plans.append(str(plan))
+    return plans
+
+
+def default_artifacts(out: Path, log: Callable[[str], None], progress: bool = True,
+                      base: bool = True) -> tuple[list[str], str]:
+    """(artifacts, dataset) of the default benchmark, built in ``out`` when missing."""
+    from ..demo import run_demo
+
+    names = ["model.safetensors", "model.onnx", "model.int8.onnx"]
+    if not all((out / n).is_file() for n in names):
+        log(f"bench: building the demo models in {out} first (avsc-edge demo)")
+        run_demo(out, progress=progress, log=log)
+    data = tau_dataset(out, log)
+    artifacts = [str(out / n) for n in names] + tensorrt_plans(out / "model.safetensors", data, log)
+    if base:
+        ckpt = out / "base" / "model.safetensors"
+        if not ckpt.is_file():
+            log("bench: the base preset (CNN14 + ResNet-18 sized, paper front ends) with untrained weights")
+            untrained_checkpoint(ckpt)
+        artifacts += [str(ckpt), *exports(ckpt, data, log)]
+    return artifacts, str(data)

@@ -1,0 +1,283 @@
+"""Frames at given times, decoding as little as possible, converted and resized in one libswscale
+call straight to the model's frame size (never a full-resolution RGB array).
+
+Two policies (``ClipConfig.frame_policy``), the same for training and inference:
+
+* ``keyframe`` (default): for each wanted time, the nearest *keyframe* when one lies within
+  ``keyframe_tolerance`` seconds; only those keyframe packets are decoded, each on its own (the
+  packets in between are demuxed, not decoded). A wanted time with no keyframe that close falls
+  back to ``exact`` for that time.
+* ``exact``: the decoded frame nearest each wanted time; decodes forward from the previous
+  position, and seeks (to the keyframe before the time) when the time is further ahead than the
+  keyframe interval seen so far.
+
+Measured on a 10-s 1280x720 30-fps H.264 clip (keyframe every 2 s) on 2 cores, see
+``benchmarks/README.md``: decoding every frame ~750 ms, ``exact`` for 8 frames ~500 ms,
+``keyframe`` ~100 ms. A :class:`FrameSampler` moves forward through one file and keeps at most a
+few packets and frames, so a file of any length is sampled window by window in bounded memory.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError, MediaError
+from . import container as _container
+from .container import check_frame_size, ffmpeg_errors, first_stream, stream_duration
+from .decoders import Decoder, open_with, select_decoder
+
+log = logging.getLogger("avsc_edge")
+POLICIES = ("keyframe", "exact")
+_local = threading.local()
+
+
+def _reformatter():
+    """One libswscale context cache per thread (PyAV's per-frame default rebuilds it every call)."""
+    from av.video.reformatter import VideoReformatter
+
+    r = getattr(_local, "reformatter", None)
+    if r is None:
+        r = _local.reformatter = VideoReformatter()
+    return r
+
+
+def convert(frame, size: int | None = None) -> np.ndarray:
+    """A decoded frame -> RGB uint8 ``[S, S, 3]`` (area-averaged to ``size``) or ``[H, W, 3]``."""
+    if size is None:
+        return _reformatter().reformat(frame, format="rgb24").to_ndarray()
+    return _reformatter().reformat(frame, width=size, height=size, format="rgb24", interpolation="AREA").to_ndarray()
+
+
+def resize_frames(rgb: np.ndarray, size: int) -> np.ndarray:
+    """RGB uint8 ``[T, H, W, 3]`` -> ``[T, size, size, 3]`` with the same libswscale area filter
+    that files go through (arrays and files take one scaling path)."""
+    import av
+
+    if rgb.shape[1:3] == (size, size):
+        return np.ascontiguousarray(rgb)
+    return np.stack([convert(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), size) for f in rgb])
+
+
+def window_frame_times(start: float, seconds: float, num_frames: int) -> np.ndarray:
+    """Times of the frames sampled from one window: the centres of ``num_frames`` equal segments."""
+    return start + (np.arange(num_frames) + 0.5) * seconds / num_frames
+
+
+def _frame_time(frame) -> float:
+    return float(frame.time) if frame.time is not None else 0.0
+
+
+class _Exact:
+    """Forward decoding with seeks over long distances; nearest decoded frame per wanted time."""
+
+    def __init__(self, container, stream, path) -> None:
+        self.c, self.stream, self.path = container, stream, path
+        self.frames = None        # decode iterator
+        self.prev = None          # last frame before the lookahead
+        self.ahead = None         # first frame at/after the last wanted time (not consumed)
+        self.gop = 2.0            # keyframe interval seen so far (seconds): decode forward within it
+        self.last_key: float | None = None
+
+    def _next(self):
+        if self.frames is None:
+            self.frames = self.c.decode(self.stream)
+        try:
+            frame = next(self.frames, None)
+        except ffmpeg_errors() as exc:
+            if self.prev is None and self.ahead is None:
+                raise
+            log.warning("%s: video decoding stopped early (%s); using the frames decoded so far", self.path, exc)
+            self.frames = iter(())
+            return None
+        if frame is not None and frame.key_frame:
+            t = _frame_time(frame)
+            if self.last_key is not None and t > self.last_key:
+                self.gop = max(self.gop, t - self.last_key)
+            self.last_key = t
+        return frame
+
+    def _seek(self, t: float) -> None:
+        if self.stream.time_base is None:
+            return
+        self.c.seek(max(0, int(t / self.stream.time_base)), stream=self.stream, backward=True, any_frame=False)
+        self.frames, self.prev, self.ahead = None, None, None
+
+    def at(self, t: float):
+        here = self.ahead if self.ahead is not None else self.prev
+        pos = _frame_time(here) if here is not None else 0.0
+        if t - pos > self.gop + 0.5:
+            self._seek(t)
+        while self.ahead is None or _frame_time(self.ahead) < t:
+            if self.ahead is not None:
+                self.prev = self.ahead
+            self.ahead = self._next()
+            if self.ahead is None:
+                break
+        candidates = [f for f in (self.prev, self.ahead) if f is not None]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda f: abs(_frame_time(f) - t))
+
+
+class _Keyframes:
+    """Demuxes packets forward; decodes only the keyframe packets chosen, each on its own."""
+
+    def __init__(self, container, stream) -> None:
+        self.c, self.stream = container, stream
+        self.packets = None
+        self.before = None        # (time, packet) last keyframe at or before the wanted time
+        self.after = None         # (time, packet) first keyframe after it
+        self.done = False
+        self.decoded: dict[float, object] = {}   # the last decoded keyframe (wanted times repeat it)
+        self.count = 0
+
+    def _advance(self) -> None:
+        if self.packets is None:
+            self.packets = self.c.demux(self.stream)
+        try:
+            for packet in self.packets:
+                if packet.is_keyframe and packet.pts is not None and packet.time_base is not None:
+                    self.before, self.after = self.after, (float(packet.pts * packet.time_base), packet)
+                    return
+        except ffmpeg_errors():
+            pass  # a truncated file: the keyframes seen so far are all there is
+        self.before, self.after, self.done = self.after, None, True
+
+    def nearest(self, t: float) -> tuple[float, object] | None:
+        while not self.done and (self.after is None or self.after[0] <= t):
+            self._advance()
+        keys = [k for k in (self.before, self.after) if k is not None]
+        return min(keys, key=lambda k: abs(k[0] - t)) if keys else None
+
+    def decode(self, key: tuple[float, object]):
+        """The decoded keyframe, timed by its packet (a frame drained on its own has no time base)."""
+        t, packet = key
+        if t not in self.decoded:
+            cc = self.stream.codec_context
+            try:
+                frames = cc.decode(packet) + cc.decode(None)
+            except ffmpeg_errors():
+                frames = []  # a damaged keyframe: the caller falls back to exact decoding
+            cc.flush_buffers()
+            self.decoded = {t: frames[0] if frames else None}
+            self.count += 1
+        return self.decoded[t]
+
+
+class FrameSampler:
+    """Frames of one video file at non-decreasing times, resized to ``size`` (RGB uint8).
+
+    >>> with FrameSampler("clip.mp4", 224) as s:                      # doctest: +SKIP
+    ...     rgb, times = s.sample([0.625, 1.875])                    # [2, 224, 224, 3], found times
+
+    ``decoder``: a :class:`~avsc_edge.media.decoders.Decoder` or its name (``auto``/``cpu``/``nvdec``).
+    ``decoder_used`` says which one ran. Times must not go backwards across calls.
+    """
+
+    def __init__(self, path: str | os.PathLike, size: int | None, policy: str = "keyframe",
+                 keyframe_tolerance: float = 2.0, decoder: Decoder | str | None = None) -> None:
+        if policy not in POLICIES:
+            raise InputError(f"frame policy must be one of {POLICIES}, got {policy!r}")
+        self.path, self.size, self.policy, self.tolerance = path, size, policy, float(keyframe_tolerance)
+        self.decoder = decoder if isinstance(decoder, Decoder) else select_decoder(decoder)
+        self.decoder_used: Decoder | None = None
+        self._exact: _Exact | None = None
+        self._keys: _Keyframes | None = None
+        self._containers: list = []
+        self._last = -np.inf
+        self.stats = {"keyframes_decoded": 0, "exact_frames": 0}
+        self.seconds = {"decode": 0.0, "convert": 0.0}   # time spent decoding and in libswscale
+
+    # -- opening -----------------------------------------------------------------------------
+    def _open(self):
+        c, used = open_with(self.decoder, self.path, lambda p, hw: _container.open_input(p, hwaccel=hw))
+        self.decoder_used = used
+        self._containers.append(c)
+        stream = first_stream(c, "video", self.path)
+        check_frame_size(stream, self.path)
+        return c, stream
+
+    def _exact_scan(self) -> _Exact:
+        if self._exact is None:
+            c, stream = self._open()
+            self._exact = _Exact(c, stream, self.path)
+        return self._exact
+
+    def _key_scan(self) -> _Keyframes:
+        if self._keys is None:
+            c, stream = self._open()
+            self._keys = _Keyframes(c, stream)
+        return self._keys
+
+    def duration(self) -> float | None:
+        """Seconds of video, from the stream (or container) header; None when unknown. Raises
+        :class:`~avsc_edge.media.MissingStreamError` for a file without a video track."""
+        scan = self._key_scan() if self.policy == "keyframe" else self._exact_scan()
+        seconds = stream_duration(scan.stream)
+        if seconds is None and scan.c.duration:
+            seconds = float(scan.c.duration / 1_000_000)
+        return seconds
+
+    # -- sampling ----------------------------------------------------------------------------
+    def _frame_at(self, t: float):
+        if self.policy == "keyframe":
+            key = self._key_scan().nearest(t)
+            if key is not None and abs(key[0] - t) <= self.tolerance:
+                frame = self._keys.decode(key)
+                if frame is not None:
+                    self.stats["keyframes_decoded"] = self._keys.count
+                    return frame, key[0]
+        self.stats["exact_frames"] += 1
+        frame = self._exact_scan().at(t)
+        return (frame, _frame_time(frame)) if frame is not None else (None, None)
+
+    def sample(self, times: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """RGB uint8 ``[T, S, S, 3]`` for the sorted ``times`` and the times of the frames used.
+        Raises :class:`MediaError` when the track has no decodable frame at all."""
+        want = np.asarray(times, dtype=np.float64)
+        if want.size == 0:
+            raise InputError("sample needs at least one time")
+        if np.any(np.diff(want) < 0) or want[0] < self._last - 1e-9:
+            raise InputError("FrameSampler times must be non-decreasing across calls; open a new sampler to go back")
+        self._last = float(want[-1])
+        chosen, found = [], []
+        t0 = time.perf_counter()
+        try:
+            for t in want:
+                frame, when = self._frame_at(float(t))
+                if frame is None:
+                    raise MediaError(f"{self.path}: video track holds no decodable frames")
+                chosen.append(frame)
+                found.append(when)
+            t1 = time.perf_counter()
+            converted: dict[int, np.ndarray] = {}
+            rgb = [converted.setdefault(id(f), convert(f, self.size)) for f in chosen]
+        except ffmpeg_errors() as exc:
+            raise MediaError(f"{self.path}: video track is corrupt or truncated ({exc})") from exc
+        self.seconds["decode"] += t1 - t0
+        self.seconds["convert"] += time.perf_counter() - t1
+        return np.stack(rgb), np.asarray(found)
+
+    def close(self) -> None:
+        for c in self._containers:
+            c.close()
+        self._containers.clear()
+
+    def __enter__(self) -> "FrameSampler":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def sample_frames(path: str | os.PathLike, times: Sequence[float], size: int | None = None,
+                  policy: str = "exact", keyframe_tolerance: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """One-shot :class:`FrameSampler`: RGB uint8 frames at ``times`` (sorted here), resized to
+    ``size`` (None: full resolution), and the times of the frames used."""
+    with FrameSampler(path, size, policy, keyframe_tolerance) as s:
+        return s.sample(sorted(times))

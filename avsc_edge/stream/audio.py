@@ -1,0 +1,148 @@
+"""A stream's audio: resampled mono samples, their log-mel computed as samples arrive, and the audio
+CNN's time tokens computed incrementally.
+
+Time tokens lie on a fixed grid of the stream's mel frames: token ``j`` covers frames
+``[j*P, (j+1)*P)`` (``P = 2**blocks``, the CNN's time stride). The audio window ending at mel frame
+``e`` is the ``ceil(T / P)`` tokens up to the one holding ``e``, i.e. the mel frames from the first
+token's start to ``e`` (a window aligned to the grid, of about the trained length ``T``).
+
+* From scratch (``incremental=False``): the CNN over those mel frames, zero-padded at both ends,
+  exactly as :meth:`Classifier.predict` runs a window.
+* Incremental: each token is computed once, when its frames are complete, from its frames plus
+  ``margin`` tokens of real audio before it (right of it: zero padding, as at any window's end);
+  only the newest, partial token is recomputed per window. Per hop the CNN sees about
+  ``hop + (1 + margin) * P`` frames instead of ``T``. The two differ only by the context a cached
+  token saw at its right edge and at the window's left edge: ``tests/test_stream.py`` states and
+  checks the tolerance, ``benchmarks/README.md`` the speed.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+
+import numpy as np
+
+from ..config import FeatureConfig
+from ..features import AMIN, StreamingLogMel, log_mel
+from ..media import Resampler, check_sample_rate
+
+FLOOR_DB = float(10 * np.log10(AMIN))
+
+
+class AudioTrack:
+    """Resampled mono audio since ``start`` (stream clock, seconds) and its log-mel columns.
+
+    Mel frame ``t`` is centred on resampled sample ``t * hop_length`` of the track (frame 0 at
+    ``start``); only the last ``keep_frames`` columns and the raw samples they need are kept."""
+
+    def __init__(self, features: FeatureConfig, sample_rate: int, start: float, keep_frames: int) -> None:
+        self.features, self.sample_rate, self.start = features, sample_rate, start
+        self.mel = StreamingLogMel(features, threads=1)
+        self.columns: deque[np.ndarray] = deque(maxlen=keep_frames)   # mel columns [n_mels]
+        self.keep_samples = (keep_frames + 2) * features.hop_length + features.n_fft
+        self.raw = np.zeros(features.n_fft // 2, np.float32)          # the stream's left padding
+        self.raw_offset = 0                                            # padded index of raw[0]
+        self.received = 0                                              # input samples so far
+        self.resampler = None
+        if sample_rate != features.sr:
+            check_sample_rate(sample_rate)
+            self.resampler = Resampler(features.sr, mono=True)
+        self.last_data = start
+        self.finished = False
+
+    @property
+    def end(self) -> float:
+        return self.start + self.received / self.sample_rate
+
+    @property
+    def count(self) -> int:
+        """Mel frames complete so far."""
+        return self.mel.frames_emitted
+
+    @property
+    def first_kept(self) -> int:
+        return self.count - len(self.columns)
+
+    def _add(self, x: np.ndarray) -> None:
+        if x.size == 0:
+            return
+        self.raw = np.concatenate([self.raw, x])
+        if len(self.raw) > 2 * self.keep_samples:
+            drop = len(self.raw) - self.keep_samples
+            self.raw, self.raw_offset = self.raw[drop:], self.raw_offset + drop
+        self.columns.extend(self.mel.push(x).T)
+
+    def push(self, mono: np.ndarray) -> None:
+        self.received += mono.shape[-1]
+        self.last_data = self.end
+        self._add(self.resampler.push_array(mono[None], self.sample_rate)[0] if self.resampler else
+                  np.asarray(mono, np.float32))
+
+    def finish(self) -> None:
+        """End of the stream: the resampler's tail, then zeros so that the frames centred up to the
+        last sample are complete (as :func:`~avsc_edge.features.log_mel` pads a whole signal)."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.resampler is not None:
+            self._add(self.resampler.flush()[0])
+        self._add(np.zeros(self.features.n_fft // 2, np.float32))
+
+    def mel_frames(self, first: int, last: int) -> np.ndarray:
+        """Columns ``first..last`` (inclusive) as ``[n_mels, n]``; frames no longer kept (or before
+        the track) are the log floor."""
+        out = np.full((self.features.n_mels, last - first + 1), FLOOR_DB, np.float32)
+        base = self.first_kept
+        for t in range(max(first, base), min(last, self.count - 1) + 1):
+            out[:, t - first] = self.columns[t - base]
+        return out
+
+    def recompute(self, first: int, last: int) -> np.ndarray:
+        """From-scratch log-mel of frames ``first..last`` from the kept raw samples (the floor where gone)."""
+        from ..config import FeatureConfig
+
+        f = self.features
+        lo = max(first, 0, -(-self.raw_offset // f.hop_length))
+        start, stop = lo * f.hop_length - self.raw_offset, last * f.hop_length + f.n_fft - self.raw_offset
+        out = np.full((f.n_mels, last - first + 1), FLOOR_DB, np.float32)
+        if last >= lo and stop <= len(self.raw):
+            cols = log_mel(self.raw[start:stop], FeatureConfig(**{**f.to_dict(), "center": False}), threads=1)
+            out[:, lo - first:] = cols
+        return out
+
+
+class TokenCache:
+    """The audio CNN's time tokens of one track, computed once per token (see the module doc)."""
+
+    def __init__(self, backend, stride: int, margin: int = 1, keep: int = 256) -> None:
+        self.backend, self.stride, self.margin, self.keep = backend, stride, margin, keep
+        self.tokens: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.frames_computed = 0     # mel frames fed to the CNN (for benchmarks)
+
+    def window(self, track: AudioTrack, j0: int, e: int) -> np.ndarray:
+        """Tokens ``j0..e // P`` -> ``[1, n, C]`` (the last one partial when ``e`` ends mid-token)."""
+        P = self.stride
+        j1 = e // P
+        missing = [j for j in range(max(j0, 0), j1 + 1) if j not in self.tokens]
+        fresh: dict[int, np.ndarray] = {}
+        if missing:
+            first = max(0, missing[0] - self.margin)
+            mel = track.mel_frames(first * P, e)
+            tokens = self.backend.audio_tokens(mel[None, None])[0]
+            self.frames_computed += mel.shape[1]
+            for i, tok in enumerate(tokens):
+                j = first + i
+                if j < missing[0]:
+                    continue
+                fresh[j] = tok
+                if (j + 1) * P - 1 <= e:          # complete: computed once, kept
+                    self.tokens[j] = tok
+            while len(self.tokens) > self.keep:
+                self.tokens.popitem(last=False)
+        picked = [fresh[j] if j in fresh else self.tokens[j] for j in range(max(j0, 0), j1 + 1)]
+        return np.stack(picked)[None]
+
+
+def scratch_tokens(backend, track: AudioTrack, j0: int, e: int, stride: int) -> np.ndarray:
+    """The CNN over the window's mel frames recomputed from the raw samples (zero-padded edges)."""
+    mel = track.recompute(max(j0, 0) * stride, e)
+    return backend.audio_tokens(mel[None, None])

@@ -1,0 +1,39 @@
+"""``Classifier.stream``: a source's events through a :class:`StreamState`, flushed at the end of a
+file (or of a network resource that ends)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import InputError
+from .sources import device_events, file_events, is_network, reconnecting_events
+from .state import StreamConfig, StreamState
+
+
+def stream_source(clf, source, hop: float = 1.0, realtime: bool = False, config: StreamConfig | None = None,
+                  microphone: int | bool | None = None) -> Iterator:
+    """Predictions of ``clf`` every hop over ``source``: a file path, a network URL, a camera index
+    (or None) with an optional microphone (see :meth:`avsc_edge.Classifier.stream`)."""
+    cfg = config or StreamConfig(hop=hop)
+    info = clf.info
+    sr, clip = info.feature_config.sr, info.clip_config
+    rate = 2.0 * clip.num_frames / clip.seconds
+    live = source is None or isinstance(source, int)
+    if live and source is None and not microphone:
+        raise InputError("nothing to capture: pass a camera index and/or microphone=True")
+    state = StreamState(clf, sr, cfg, "microphone" if source is None else str(source))
+    if live:
+        events = device_events(source, microphone, sr, rate)
+    elif is_network(str(source)):
+        events = reconnecting_events(str(source), sr, rate, realtime, size=clip.frame_size)
+    else:
+        path = Path(os.fspath(source))
+        if not path.is_file():
+            from ..errors import MediaError
+
+            raise MediaError(f"{path}: file not found")
+        events = file_events(path, sr, clip, realtime)
+    for kind, data, t in events:
+        yield from (state.add_audio(data, t) if kind == "audio" else state.add_frame(data, t))
+    yield from state.finish()

@@ -1,0 +1,297 @@
+"""From what the user passes (a container, a TAU-style pair, arrays) to model inputs, one window at
+a time. Shared by prediction, batch prediction, evaluation and training's feature cache, so that
+every path pre-processes exactly as the model was trained.
+
+A recording is cut into consecutive windows of ``ClipConfig.seconds``; a trailing part counts only
+when it holds at least half a window. Audio is decoded, resampled and windowed as a stream and
+frames are sampled per window, so memory does not grow with the recording's length. A window the
+video track no longer covers (a long audio file with a short video) is audio-only, and vice versa;
+:attr:`Recording.notes` says so.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from . import media
+from .config import ClipConfig, FeatureConfig
+from .errors import InputError, MediaError
+from .features import check_frames, check_waveform, fit_length, log_mel, normalize_frames, window_samples
+
+MediaSource = str | os.PathLike
+
+
+@dataclass
+class Window:
+    """One window's model inputs; ``None`` for a modality that does not cover it."""
+
+    index: int
+    start: float                    # seconds from the start of the recording
+    log_mel: np.ndarray | None      # float32 [1, n_mels, T]
+    frames: np.ndarray | None       # float32 [F, 3, S, S]
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(m for m, x in (("audio", self.log_mel), ("visual", self.frames)) if x is not None)
+
+
+@dataclass
+class ModelInputs:
+    """A batch of windows with the same modalities; ``None`` for a missing modality."""
+
+    log_mel: np.ndarray | None      # float32 [W, 1, n_mels, T]
+    frames: np.ndarray | None       # float32 [W, F, 3, S, S]
+    timings: dict[str, float] = field(default_factory=dict)
+    starts: list[float] = field(default_factory=list)
+
+    @property
+    def num_windows(self) -> int:
+        return (self.log_mel if self.log_mel is not None else self.frames).shape[0]
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(m for m, x in (("audio", self.log_mel), ("visual", self.frames)) if x is not None)
+
+    @classmethod
+    def stack(cls, windows: list[Window]) -> "ModelInputs":
+        """Windows with the same modalities -> one batch."""
+        if not windows or len({w.modalities for w in windows}) != 1:
+            raise InputError("stack needs one or more windows with the same modalities")
+        first = windows[0]
+        mel = np.stack([w.log_mel for w in windows]) if first.log_mel is not None else None
+        frames = np.stack([w.frames for w in windows]) if first.frames is not None else None
+        return cls(mel, frames, starts=[w.start for w in windows])
+
+
+def num_windows(duration: float, clip: ClipConfig) -> int:
+    """Whole windows, plus a trailing partial one only when it holds at least half a window of
+    signal (codec padding such as AAC priming must not create a near-empty window)."""
+    full = math.floor(duration / clip.seconds + 1e-6)
+    partial = duration - full * clip.seconds >= 0.5 * clip.seconds
+    return max(1, full + int(partial))
+
+
+# -- audio: blocks at features.sr -> windows of samples ------------------------------------------
+def _audio_windows(blocks: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
+    """Mono blocks -> consecutive windows of ``n`` samples; the trailing part only when it holds
+    at least half a window (or when it is all there is)."""
+    pending: list[np.ndarray] = []
+    have, emitted = 0, 0
+    for block in blocks:
+        pending.append(block)
+        have += block.shape[-1]
+        while have >= n:
+            joined = np.concatenate(pending)
+            yield joined[:n]
+            emitted += 1
+            pending, have = [joined[n:]], have - n
+    if have and (2 * have >= n or emitted == 0):
+        yield np.concatenate(pending)
+
+
+def _mono(x: np.ndarray) -> np.ndarray:
+    return x.mean(axis=0) if x.ndim == 2 else x
+
+
+class _FileFrames:
+    """Frames of a video file, window by window (see :class:`~avsc_edge.media.FrameSampler`)."""
+
+    def __init__(self, path: MediaSource, clip: ClipConfig, decoder=None) -> None:
+        self.sampler = media.FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance, decoder)
+        self.duration = self.sampler.duration()
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        return self.sampler.sample(times)[0]
+
+    def close(self) -> None:
+        self.sampler.close()
+
+
+class _ArrayFrames:
+    """Frames given as an array at ``fps``: the nearest one to each time, resized by libswscale."""
+
+    def __init__(self, frames: np.ndarray, fps: float, clip: ClipConfig) -> None:
+        self.frames, self.clip = frames, clip
+        self.times = np.arange(frames.shape[0]) / float(fps)
+        self.duration = frames.shape[0] / float(fps)
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        idx = np.abs(self.times[None, :] - times[:, None]).argmin(axis=1)
+        return media.resize_frames(self.frames[idx], self.clip.frame_size)
+
+    def close(self) -> None:
+        pass
+
+
+class Recording:
+    """One recording's windows, streamed. Build with :meth:`from_files` or :meth:`from_arrays`,
+    then iterate :meth:`windows`. ``timings`` accumulates milliseconds per stage (decode, frames,
+    features) and ``notes`` what was degraded."""
+
+    def __init__(self, audio_blocks: Iterable[np.ndarray] | None, frames, features: FeatureConfig,
+                 clip: ClipConfig, threads: int | None = None, max_windows: int | None = None,
+                 source: str | None = None) -> None:
+        self.features, self.clip, self.threads, self.max_windows = features, clip, threads, max_windows
+        self.source = source
+        self._audio = audio_blocks
+        self._frames = frames
+        self.timings = {"decode_ms": 0.0, "features_ms": 0.0, "frames_ms": 0.0}
+        self.notes: list[str] = []
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(m for m, x in (("audio", self._audio), ("visual", self._frames)) if x is not None)
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_files(cls, audio: MediaSource | None, video: MediaSource | None, features: FeatureConfig,
+                   clip: ClipConfig, threads: int | None = None, max_windows: int | None = None,
+                   decoder=None) -> "Recording":
+        """``audio``: any file with an audio track; ``video``: a container. The same file for both
+        is a recording whose missing track is simply absent."""
+        same = audio is not None and video is not None and os.fspath(audio) == os.fspath(video)
+        blocks = None
+        if audio is not None:
+            limit = None if max_windows is None else max_windows * clip.seconds
+            gen = media.audio_blocks(audio, features.sr, mono=True, max_seconds=limit)
+            try:
+                first = next(gen)
+            except media.MissingStreamError:
+                if not same:
+                    raise
+            else:
+                blocks = _chain(first, gen)
+        frames = None
+        if video is not None:
+            try:
+                frames = _FileFrames(video, clip, decoder)
+            except media.MissingStreamError:
+                if blocks is None and not same:
+                    raise
+        if blocks is None and frames is None:
+            raise MediaError(f"{video or audio}: neither an audio nor a video track could be read")
+        return cls(blocks, frames, features, clip, threads, max_windows, str(video or audio))
+
+    @classmethod
+    def from_arrays(cls, audio: np.ndarray | None, sample_rate: int | None, frames: np.ndarray | None,
+                    fps: float | None, features: FeatureConfig, clip: ClipConfig,
+                    threads: int | None = None) -> "Recording":
+        """A waveform ``[samples]`` or ``[channels, samples]`` at ``sample_rate`` and/or RGB uint8
+        frames ``[T, H, W, 3]`` at ``fps``."""
+        blocks = None
+        if audio is not None:
+            if sample_rate is None:
+                raise InputError("audio given as an array needs sample_rate=")
+            x = check_waveform(audio, "audio")
+            if x.ndim > 2:
+                raise InputError(f"audio must be [samples] or [channels, samples], got shape {x.shape}")
+            blocks = [media.resample(x, int(sample_rate), features.sr, mono=True)]
+        source = None
+        if frames is not None:
+            if fps is None or not fps > 0:
+                raise InputError("frames given as an array need fps= (frames per second, > 0)")
+            source = _ArrayFrames(check_frames(frames), fps, clip)
+        if blocks is None and source is None:
+            raise InputError("pass audio= and/or frames=")
+        return cls(blocks, source, features, clip, threads)
+
+    # -- iteration ---------------------------------------------------------------------------
+    def _timed_audio(self) -> Iterator[np.ndarray]:
+        it = iter(self._audio)
+        while True:
+            t0 = time.perf_counter()
+            block = next(it, None)
+            self.timings["decode_ms"] += (time.perf_counter() - t0) * 1e3
+            if block is None:
+                return
+            yield _mono(block)
+
+    def _frames_for(self, index: int) -> np.ndarray:
+        times = media.window_frame_times(index * self.clip.seconds, self.clip.seconds, self.clip.num_frames)
+        return self._frames.at(times)
+
+    def _video_windows(self) -> int | None:
+        """How many windows the video covers (None: unknown, as many as the audio)."""
+        if self._frames is None:
+            return 0
+        if self._frames.duration is None:
+            return None if self._audio is not None else 1
+        return num_windows(self._frames.duration, self.clip)
+
+    def windows(self) -> Iterator[Window]:
+        """Every window of the recording, in order."""
+        clip, n = self.clip, window_samples(self.features, self.clip)
+        audio = _audio_windows(self._timed_audio(), n) if self._audio is not None else iter(())
+        video_count = self._video_windows()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="avsc-frames") if self._frames is not None else None
+        audio_only_from = visual_only_from = None
+        try:
+            for index in range(self.max_windows or 2 ** 62):
+                has_video = self._frames is not None and (video_count is None or index < video_count)
+                pending = pool.submit(self._frames_for, index) if has_video else None  # decodes while audio does
+                wave = next(audio, None)
+                if wave is None and (pending is None or video_count is None):
+                    if pending is not None:
+                        pending.cancel()
+                    break
+                if wave is None and self._audio is not None and visual_only_from is None:
+                    visual_only_from = index
+                t0 = time.perf_counter()
+                mel = log_mel(fit_length(wave, n), self.features, self.threads)[None] if wave is not None else None
+                self.timings["features_ms"] += (time.perf_counter() - t0) * 1e3
+                frames = None
+                if pending is not None:
+                    rgb = pending.result()
+                    t0 = time.perf_counter()
+                    frames = normalize_frames(rgb)
+                    self.timings["frames_ms"] += (time.perf_counter() - t0) * 1e3
+                elif wave is not None and self._frames is not None and audio_only_from is None:
+                    audio_only_from = index
+                yield Window(index, index * clip.seconds, mel, frames)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+            self._settle_timings()
+            for start, gone, left in ((audio_only_from, "video", "audio"), (visual_only_from, "audio", "video")):
+                if start is not None:
+                    self.notes.append(f"{gone} track ends before {start * clip.seconds:g} s: later windows are "
+                                      f"classified from {left} alone")
+            if self._frames is not None:
+                self._frames.close()
+
+    def _settle_timings(self) -> None:
+        sampler = getattr(self._frames, "sampler", None)
+        if sampler is not None:
+            self.timings["decode_ms"] += sampler.seconds["decode"] * 1e3
+            self.timings["frames_ms"] += sampler.seconds["convert"] * 1e3
+            sampler.seconds = {"decode": 0.0, "convert": 0.0}
+
+
+def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield first
+    yield from rest
+
+
+def batches(windows: Iterable[Window], size: int) -> Iterator[list[Window]]:
+    """Consecutive windows grouped into lists of at most ``size`` with the same modalities."""
+    group: list[Window] = []
+    for w in windows:
+        if group and (len(group) >= size or w.modalities != group[0].modalities):
+            yield group
+            group = []
+        group.append(w)
+    if group:
+        yield group
+
+
+def first_window(audio: MediaSource | None, video: MediaSource | None, features: FeatureConfig,
+                 clip: ClipConfig) -> Window:
+    """The first window of a recording (what training's feature cache stores per clip)."""
+    rec = Recording.from_files(audio, video, features, clip, threads=1, max_windows=1)
+    return next(rec.windows())
