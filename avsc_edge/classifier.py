@@ -108,15 +108,33 @@ class Classifier:
         out["modalities"] = parts[0]["modalities"]
         return out
 
+    def run_batch(self, inputs: ModelInputs) -> tuple[dict, float]:
+        """The model on one batch of windows (the batch call). Frames may still be decoding: the
+        audio branch runs first. Returns (outputs, seconds spent in the backend)."""
+        waited = 0.0
+        frames = inputs.frames
+        if callable(frames):
+            pending = frames
+
+            def frames():
+                nonlocal waited
+                t = time.perf_counter()
+                ready = pending()
+                waited += time.perf_counter() - t
+                return ready
+
+        t0 = time.perf_counter()
+        out = _backend.run(self.backend, inputs.log_mel, frames)
+        return out, time.perf_counter() - t0 - waited
+
     def _classify(self, rec: Recording, source: str | None, t0: float) -> Prediction:
         acc = WindowAccumulator(self.info)
         inference = 0.0
         for group in batches(rec.windows(), self.batch_size):
             self.check_modalities(group[0].modalities, source)
             inputs = ModelInputs.stack(group)
-            t1 = time.perf_counter()
-            out = _backend.run(self.backend, inputs.log_mel, inputs.frames)
-            inference += time.perf_counter() - t1
+            out, seconds = self.run_batch(inputs)
+            inference += seconds
             acc.add(out, inputs.starts)
         timings = dict(rec.timings)
         timings["inference_ms"] = inference * 1e3

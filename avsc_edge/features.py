@@ -123,9 +123,13 @@ def log_mel(waveform: np.ndarray, cfg: FeatureConfig, threads: int | None = None
 def normalize_frames(rgb: np.ndarray) -> np.ndarray:
     """RGB uint8 ``[T, S, S, 3]`` (already at the model's size) -> float32 ``[T, 3, S, S]``,
     ImageNet-normalised as torchvision's ResNets expect."""
-    x = np.asarray(rgb, dtype=np.float32) * np.float32(1 / 255.0)
-    x = (x - IMAGENET_MEAN) / IMAGENET_STD
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    scale = (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32)
+    shift = (-IMAGENET_MEAN / IMAGENET_STD).astype(np.float32)
+    x = np.empty((len(rgb), 3, *np.shape(rgb)[1:3]), np.float32)
+    for c in range(3):   # one fused pass per channel, written straight in [T, 3, S, S] order
+        np.multiply(rgb[..., c], scale[c], out=x[:, c], dtype=np.float32)
+        x[:, c] += shift[c]
+    return x
 
 
 def check_frames(frames: np.ndarray, name: str = "frames") -> np.ndarray:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -27,32 +27,37 @@ from .features import check_frames, check_waveform, fit_length, log_mel, normali
 MediaSource = str | os.PathLike
 
 
-@dataclass
 class Window:
-    """One window's model inputs; ``None`` for a modality that does not cover it."""
+    """One window's model inputs; ``None`` for a modality that does not cover it.
 
-    index: int
-    start: float                    # seconds from the start of the recording
-    log_mel: np.ndarray | None      # float32 [1, n_mels, T]
-    frames: np.ndarray | None       # float32 [F, 3, S, S]
+    ``log_mel``: float32 ``[1, n_mels, T]``; ``frames``: float32 ``[F, 3, S, S]``, which may still be
+    decoding on the frame thread when the window is handed out (reading ``frames`` waits), so that
+    the audio branch can run meanwhile."""
+
+    def __init__(self, index: int, start: float, log_mel: np.ndarray | None, frames=None) -> None:
+        self.index, self.start, self.log_mel = index, start, log_mel
+        self._frames = frames
+
+    @property
+    def frames(self) -> np.ndarray | None:
+        if isinstance(self._frames, Future):
+            self._frames = self._frames.result()
+        return self._frames
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        return tuple(m for m, x in (("audio", self.log_mel), ("visual", self.frames)) if x is not None)
+        return tuple(m for m, x in (("audio", self.log_mel), ("visual", self._frames)) if x is not None)
 
 
 @dataclass
 class ModelInputs:
-    """A batch of windows with the same modalities; ``None`` for a missing modality."""
+    """A batch of windows with the same modalities; ``None`` for a missing modality. ``frames``
+    may be a callable that stacks them when called (after the audio branch has run)."""
 
-    log_mel: np.ndarray | None      # float32 [W, 1, n_mels, T]
-    frames: np.ndarray | None       # float32 [W, F, 3, S, S]
+    log_mel: np.ndarray | None                          # float32 [W, 1, n_mels, T]
+    frames: np.ndarray | Callable[[], np.ndarray] | None  # float32 [W, F, 3, S, S]
     timings: dict[str, float] = field(default_factory=dict)
     starts: list[float] = field(default_factory=list)
-
-    @property
-    def num_windows(self) -> int:
-        return (self.log_mel if self.log_mel is not None else self.frames).shape[0]
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -60,12 +65,11 @@ class ModelInputs:
 
     @classmethod
     def stack(cls, windows: list[Window]) -> "ModelInputs":
-        """Windows with the same modalities -> one batch."""
+        """Windows with the same modalities -> one batch (frames stacked when first needed)."""
         if not windows or len({w.modalities for w in windows}) != 1:
             raise InputError("stack needs one or more windows with the same modalities")
-        first = windows[0]
-        mel = np.stack([w.log_mel for w in windows]) if first.log_mel is not None else None
-        frames = np.stack([w.frames for w in windows]) if first.frames is not None else None
+        mel = np.stack([w.log_mel for w in windows]) if windows[0].log_mel is not None else None
+        frames = (lambda: np.stack([w.frames for w in windows])) if "visual" in windows[0].modalities else None
         return cls(mel, frames, starts=[w.start for w in windows])
 
 
@@ -143,6 +147,7 @@ class Recording:
         self._frames = frames
         self.timings = {"decode_ms": 0.0, "features_ms": 0.0, "frames_ms": 0.0}
         self.notes: list[str] = []
+        self._normalize_s = 0.0
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -213,8 +218,13 @@ class Recording:
             yield _mono(block)
 
     def _frames_for(self, index: int) -> np.ndarray:
+        """The window's frames, normalised (on the frame thread)."""
         times = media.window_frame_times(index * self.clip.seconds, self.clip.seconds, self.clip.num_frames)
-        return self._frames.at(times)
+        rgb = self._frames.at(times)
+        t0 = time.perf_counter()
+        frames = _normalize_unique(rgb)
+        self._normalize_s += time.perf_counter() - t0
+        return frames
 
     def _video_windows(self) -> int | None:
         """How many windows the video covers (None: unknown, as many as the audio)."""
@@ -243,17 +253,14 @@ class Recording:
                 if wave is None and self._audio is not None and visual_only_from is None:
                     visual_only_from = index
                 t0 = time.perf_counter()
-                mel = log_mel(fit_length(wave, n), self.features, self.threads)[None] if wave is not None else None
+                # one kernel thread while the frame thread decodes: two OpenMP threads plus a decoder
+                # on two cores make the kernel's barrier spin against the decoder
+                threads = 1 if pending is not None else self.threads
+                mel = log_mel(fit_length(wave, n), self.features, threads)[None] if wave is not None else None
                 self.timings["features_ms"] += (time.perf_counter() - t0) * 1e3
-                frames = None
-                if pending is not None:
-                    rgb = pending.result()
-                    t0 = time.perf_counter()
-                    frames = normalize_frames(rgb)
-                    self.timings["frames_ms"] += (time.perf_counter() - t0) * 1e3
-                elif wave is not None and self._frames is not None and audio_only_from is None:
+                if pending is None and wave is not None and self._frames is not None and audio_only_from is None:
                     audio_only_from = index
-                yield Window(index, index * clip.seconds, mel, frames)
+                yield Window(index, index * clip.seconds, mel, pending)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
@@ -266,11 +273,21 @@ class Recording:
                 self._frames.close()
 
     def _settle_timings(self) -> None:
+        self.timings["frames_ms"] += self._normalize_s * 1e3
+        self._normalize_s = 0.0
         sampler = getattr(self._frames, "sampler", None)
         if sampler is not None:
             self.timings["decode_ms"] += sampler.seconds["decode"] * 1e3
             self.timings["frames_ms"] += sampler.seconds["convert"] * 1e3
             sampler.seconds = {"decode": 0.0, "convert": 0.0}
+
+
+def _normalize_unique(rgb: np.ndarray) -> np.ndarray:
+    """:func:`normalize_frames`, once per distinct frame (keyframes repeat across sample times)."""
+    from .runtime.backend import unique_frames
+
+    keep, inverse = unique_frames(rgb)
+    return normalize_frames(rgb[keep])[inverse]
 
 
 def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -1,5 +1,5 @@
-"""End-to-end ``predict`` timings per backend and stage (decode, log-mel, frames, inference), and
-frame sampling by seeking against decoding every frame. Medians after warm-up."""
+"""End-to-end ``predict`` timings per stage (decode, frames, features, inference), and the cost of
+each frame policy, on one recording. Medians after warm-up."""
 from __future__ import annotations
 
 import statistics
@@ -10,7 +10,7 @@ import numpy as np
 
 from .timing import median_time
 
-STAGES = ("decode_ms", "features_ms", "frames_ms", "inference_ms", "total_ms")
+STAGES = ("decode_ms", "frames_ms", "features_ms", "inference_ms", "total_ms")
 
 
 @dataclass
@@ -31,23 +31,23 @@ def time_predict(artifact: str | Path, clip: str | Path, repeats: int = 10, warm
         clf.predict(clip)
     runs = [clf.predict(clip) for _ in range(repeats)]
     stages = {s: statistics.median(r.timings[s] for r in runs) for s in STAGES}
-    return PredictRow(str(artifact), clf.backend.name, clf.backend.precision, runs[-1].label, stages)
+    return PredictRow(str(artifact), clf.engine.backend, clf.engine.precision, runs[-1].label, stages)
 
 
-def time_frame_sampling(video: str | Path, times: np.ndarray, repeats: int = 5) -> dict[str, float]:
-    """Median seconds to fetch the frames at ``times`` by seeking and by decoding forward."""
+def time_first_window(clip: str | Path, features, clip_cfg, repeats: int = 10) -> float:
+    """Median seconds to decode one window's audio and frames and pre-process them (the SDK path)."""
+    from ..windows import Recording
+
+    def first():
+        window = next(Recording.from_files(clip, clip, features, clip_cfg).windows())
+        return window.log_mel, window.frames   # frames decode on a second thread: wait for them
+
+    return median_time(first, repeats, warmup=2)
+
+
+def time_policies(video: str | Path, times: np.ndarray, size: int, repeats: int = 5) -> dict[str, float]:
+    """Median seconds to fetch the frames at ``times`` with each frame policy."""
     from .. import media
 
-    return {m: median_time(lambda: media.sample_frames(video, times, m), repeats, warmup=1) for m in ("seek", "decode")}
-
-
-def write_long_video(path: Path, seconds: float = 60.0, fps: float = 30.0, width: int = 320, height: int = 240) -> Path:
-    """A long H.264 + AAC test video (keyframe every 2 s, as cameras write them)."""
-    from ..data.synth_video import render_scene_frames
-    from ..data.synth import write_av
-
-    rng = np.random.default_rng(0)
-    frames = render_scene_frames(rng, ["car", "tree", "person"], int(seconds * fps), width, height)
-    audio = (rng.standard_normal((2, int(seconds * 48000))) * 0.05).astype(np.float32)
-    write_av(path, frames, fps, audio, 48000)
-    return path
+    return {p: median_time(lambda: media.sample_frames(video, times, size, p), repeats, warmup=1)
+            for p in media.POLICIES}

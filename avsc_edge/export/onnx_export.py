@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -131,8 +132,10 @@ def trace_to_onnx(module, args: tuple, input_names: list[str], output_names: lis
     tmp = near.with_name(f".{near.name}.export.onnx")
     axes = {n: DYNAMIC.get(n, {0: "batch"}) for n in (*input_names, *output_names)}
     try:
-        torch.onnx.export(module.eval(), args, str(tmp), input_names=input_names, output_names=output_names,
-                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        with warnings.catch_warnings():  # the TorchScript exporter announces its own deprecation
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(module.eval(), args, str(tmp), input_names=input_names, output_names=output_names,
+                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
         return onnx.load(str(tmp))
     finally:
         if tmp.exists():

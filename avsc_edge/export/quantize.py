@@ -50,6 +50,10 @@ def float_outputs(proto):
     kept = [n for n in graph.node if id(n) not in dropped]
     del graph.node[:]
     graph.node.extend(kept)
+    used = {i for n in graph.node for i in n.input}
+    unused = [t for t in graph.initializer if t.name not in used]   # the removed pairs' scales
+    for t in unused:
+        graph.initializer.remove(t)
     return proto
 
 

@@ -68,10 +68,35 @@ def zeros_for_missing(info: ArtifactInfo, batch: int, num_frames: int | None = N
             "frame_logits": np.zeros((batch, f, m.n_objects), np.float32)}
 
 
+def unique_frames(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the distinct frames, inverse map): frames that are exact copies (the keyframe
+    policy hands the same keyframe to neighbouring sample times) are encoded once."""
+    if len(flat) < 2:
+        return np.arange(len(flat)), np.arange(len(flat))
+    prints = flat.reshape(len(flat), -1)[:, ::997]          # a cheap fingerprint, confirmed below
+    first: dict[bytes, list[int]] = {}
+    inverse = np.empty(len(flat), np.int64)
+    keep: list[int] = []
+    for i, fp in enumerate(prints):
+        for j in first.setdefault(fp.tobytes(), []):
+            if np.array_equal(flat[keep[j]], flat[i]):
+                inverse[i] = j
+                break
+        else:
+            first[fp.tobytes()].append(len(keep))
+            inverse[i] = len(keep)
+            keep.append(i)
+    return np.asarray(keep), inverse
+
+
 def encode_window_frames(backend: Backend, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``[B, F, 3, S, S]`` -> per-frame slots ``[B, F, N_o, d]`` / ``[B, F, N_o]`` (one batched call)."""
+    """``[B, F, 3, S, S]`` -> per-frame slots ``[B, F, N_o, d]`` / ``[B, F, N_o]``: one batched call
+    over the distinct frames."""
     b, f = frames.shape[:2]
-    emb, logits = backend.encode_frames(np.ascontiguousarray(frames.reshape(b * f, *frames.shape[2:])))
+    flat = frames.reshape(b * f, *frames.shape[2:])
+    keep, inverse = unique_frames(flat)
+    emb, logits = backend.encode_frames(np.ascontiguousarray(flat[keep]))
+    emb, logits = emb[inverse], logits[inverse]
     return emb.reshape(b, f, *emb.shape[1:]), logits.reshape(b, f, -1)
 
 
@@ -90,15 +115,23 @@ def check_inputs(info: ArtifactInfo, log_mel: np.ndarray | None, frames: np.ndar
             raise InputError(f"{name} has shape {list(arr.shape)} {arr.dtype}, the model expects {shape} float32")
 
 
-def run(backend: Backend, log_mel: np.ndarray | None, frames: np.ndarray | None) -> dict:
+def run(backend: Backend, log_mel: np.ndarray | None, frames) -> dict:
     """The full model on a batch of windows, through the backend's parts; returns what the
-    classifier reads (see :func:`select_outputs`)."""
-    check_inputs(backend.info, log_mel, frames)
+    classifier reads (see :func:`select_outputs`). ``frames`` may be a callable returning them:
+    it is called after the audio branch has run (frames still decoding meanwhile)."""
     e = el = fe = fl = None
     if log_mel is not None:
+        check_inputs(backend.info, log_mel, None)
         e, el = backend.audio_slots(backend.audio_tokens(log_mel))
+    if callable(frames):
+        frames = frames()
     if frames is not None:
+        check_inputs(backend.info, None, frames)
+        if log_mel is not None and len(frames) != len(log_mel):
+            raise InputError(f"{len(log_mel)} log-mel windows but {len(frames)} frame windows")
         fe, fl = encode_window_frames(backend, frames)
+    if log_mel is None and frames is None:
+        raise InputError("no input modality")
     return select_outputs(backend.heads(e, el, fe, fl), log_mel is not None, frames is not None)
 
 
