@@ -18,7 +18,7 @@ import sysconfig
 from pathlib import Path
 
 from pybind11.setup_helpers import Pybind11Extension, build_ext
-from setuptools import setup
+from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
 CPU_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cpp"))
@@ -113,4 +113,12 @@ ext = Pybind11Extension(
     extra_link_args=link_args,
 )
 
-setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt})
+# The export recipes live in the repository's export/ (data, one file per target) and are installed
+# as avsc_edge/recipes/*.json, so that an installed wheel finds them.
+setup(
+    packages=find_packages(include=["avsc_edge", "avsc_edge.*"]) + ["avsc_edge.recipes"],
+    package_dir={"avsc_edge.recipes": "export"},
+    package_data={"avsc_edge": ["py.typed", "vocab/*.txt"], "avsc_edge.recipes": ["*.json"]},
+    ext_modules=[ext],
+    cmdclass={"build_ext": BuildExt},
+)

@@ -33,14 +33,14 @@ def import_error() -> str | None:
     return _IMPORT_ERROR
 
 
-def _log_mel_params(cfg: Any) -> tuple:
+def log_mel_params(cfg: Any) -> tuple:
     """FeatureConfig -> the extension's (hop_length, center, pad_mode, power, top_db) arguments."""
     top_db = math.nan if cfg.top_db is None else float(cfg.top_db)
     return cfg.hop_length, cfg.center, {"constant": 0, "reflect": 1}[cfg.pad_mode], float(cfg.power), top_db
 
 
 def log_mel(x2d: np.ndarray, cfg: Any, mel_basis: np.ndarray, window: np.ndarray, threads: int | None) -> np.ndarray:
-    return _C.log_mel(x2d, window, mel_basis, *_log_mel_params(cfg), int(threads or 0))
+    return _C.log_mel(x2d, window, mel_basis, *log_mel_params(cfg), int(threads or 0))
 
 
 def cross_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
@@ -71,7 +71,7 @@ def log_mel_cuda(x: Any, cfg: Any, mel_basis: np.ndarray, window: np.ndarray, ou
     n, samples = x.shape
     frames = cfg.num_frames(samples)
     out = _empty_like_device(x, (n, cfg.n_mels, frames)) if out is None else out
-    _C.log_mel_cuda(x, out, window, mel_basis, *_log_mel_params(cfg), int(stream))
+    _C.log_mel_cuda(x, out, window, mel_basis, *log_mel_params(cfg), int(stream))
     return out
 
 

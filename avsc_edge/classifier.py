@@ -14,31 +14,11 @@ from typing import Iterator
 import numpy as np
 
 from .config import ArtifactInfo
-from .errors import ArtifactError, InputError
+from .errors import InputError
 from .runtime import backend as _backend
+from .runtime.loader import open_backend
 from .runtime.prediction import Prediction, WindowAccumulator
 from .windows import ModelInputs, Recording, batches
-
-
-def open_backend(path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
-    """Pick the backend from the artifact's file type."""
-    p = Path(path)
-    if not p.is_file():
-        raise ArtifactError(f"{p}: model artifact not found")
-    suffix = p.suffix.lower()
-    if suffix == ".safetensors":
-        from .runtime.torch_backend import TorchBackend
-
-        return TorchBackend(p, device, threads)
-    if suffix == ".onnx":
-        from .runtime.onnx_backend import OnnxBackend
-
-        return OnnxBackend(p, device, threads)
-    if suffix in (".plan", ".engine"):
-        from .runtime.tensorrt_backend import TensorRTBackend
-
-        return TensorRTBackend(p, "cuda" if device == "cpu" else device, threads)
-    raise ArtifactError(f"{p}: unsupported artifact type {suffix!r}; expected .onnx, .plan/.engine or .safetensors")
 
 
 class Classifier:
@@ -78,12 +58,17 @@ class Classifier:
     def labels(self) -> tuple[str, ...]:
         return tuple(self.info.labels)
 
+    @property
+    def host_features(self) -> bool:
+        """False when the backend computes the log-mel on its GPU (fused CUDA kernel)."""
+        return not getattr(self.backend, "device_features", False)
+
     # -- inputs ------------------------------------------------------------------------------
     def open_recording(self, pair: tuple) -> Recording:
         """A (audio file, video file) pair -> its :class:`~avsc_edge.windows.Recording`."""
         audio, video = pair
         return Recording.from_files(audio, video, self.info.feature_config, self.info.clip_config,
-                                    threads=1, decoder=self.decoder)
+                                    threads=1, decoder=self.decoder, host_features=self.host_features)
 
     def check_modalities(self, modalities: tuple[str, ...], source: str | None) -> None:
         if self.strict and len(modalities) < 2:
@@ -124,7 +109,7 @@ class Classifier:
                 return ready
 
         t0 = time.perf_counter()
-        out = _backend.run(self.backend, inputs.log_mel, frames)
+        out = _backend.run(self.backend, inputs.log_mel, frames, inputs.wave)
         return out, time.perf_counter() - t0 - waited
 
     def _classify(self, rec: Recording, source: str | None, t0: float) -> Prediction:
@@ -154,17 +139,20 @@ class Classifier:
         if path is not None:
             if audio is not None or video is not None or frames is not None:
                 raise InputError("pass either a path, or audio=/video=/frames=, not both")
-            rec = Recording.from_files(path, path, features, clip, self.threads, decoder=self.decoder)
+            rec = Recording.from_files(path, path, features, clip, self.threads, decoder=self.decoder,
+                                       host_features=self.host_features)
             source = str(path)
         elif isinstance(audio, np.ndarray) or frames is not None:
             if video is not None:
                 raise InputError("video= takes a file; pass frames= for arrays")
-            rec = Recording.from_arrays(audio, sample_rate, frames, fps, features, clip, self.threads)
+            rec = Recording.from_arrays(audio, sample_rate, frames, fps, features, clip, self.threads,
+                                        host_features=self.host_features)
             source = None
         else:
             if audio is None and video is None:
                 raise InputError("nothing to classify: pass a path, audio=/video= files, or arrays")
-            rec = Recording.from_files(audio, video, features, clip, self.threads, decoder=self.decoder)
+            rec = Recording.from_files(audio, video, features, clip, self.threads, decoder=self.decoder,
+                                       host_features=self.host_features)
             source = str(video or audio)
         return self._classify(rec, source, t0)
 
@@ -191,4 +179,4 @@ class Classifier:
         file flushes the last window by the same half-window rule as :meth:`predict`."""
         from .stream.runner import stream_source
 
-        yield from stream_source(self, source, hop, realtime, config, microphone)
+        yield from stream_source(self.backend, source, hop, realtime, config, microphone)

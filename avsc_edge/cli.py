@@ -17,7 +17,9 @@ from .labels import SCENES
 EXAMPLES = {
     "demo": "avsc-edge demo --out /tmp/avsc-demo",
     "synth": "avsc-edge synth --out data/synth --clips 200 --seed 0 --duration 10   (--profile tau: 720p30)",
-    "train": "avsc-edge train data/synth --out runs/tiny --preset tiny --epochs 30",
+    "train": "avsc-edge train data/synth --out runs/tiny --preset tiny --epochs 30\n"
+             "  avsc-edge train TAU/ --out runs/base --preset base --audio-weights Cnn14.pth "
+             "--visual-weights resnet18.pth --freeze-epochs 5 --backbone-lr-scale 0.1",
     "eval": "avsc-edge eval runs/tiny/model.safetensors data/synth --split evaluate --plot cm.png",
     "predict": "avsc-edge predict runs/tiny/model.safetensors clip.mp4 --json",
     "export": "avsc-edge export runs/tiny/model.safetensors --recipe cpu-int8 --calib data/synth -o model.int8.onnx",
@@ -42,7 +44,7 @@ def cmd_synth(args) -> int:
     from .data.synth import SynthConfig, generate
 
     given = {k: getattr(args, k) for k in ("duration", "width", "height", "fps") if getattr(args, k) is not None}
-    cfg = SynthConfig.profile(args.profile, clips=args.clips, seed=args.seed, **given)
+    cfg = SynthConfig.profile(args.profile, clips=args.clips, seed=args.seed, congruence=args.congruence, **given)
     with tqdm(total=cfg.clips, desc="synth", unit="clip", disable=args.json) as bar:
         root = generate(args.out, cfg, progress=bar.update)
     _emit(args, {"dataset": str(root), "config": cfg.to_dict()}, f"wrote {cfg.clips} clips to {root}")
@@ -50,19 +52,29 @@ def cmd_synth(args) -> int:
 
 
 def _train_configs(args):
-    from .config import TrainConfig, preset
+    from .config import PretrainedConfig, TrainConfig, preset
 
     clip = {"seconds": args.window} if args.window else {}
     features, clip, model = preset(args.preset, clip=clip, model={"variant": args.variant})
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    return model, train, features, clip
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                        freeze_epochs=args.freeze_epochs, backbone_lr_scale=args.backbone_lr_scale)
+    pretrained = None
+    if args.audio_weights or args.visual_weights:
+        for path in (args.audio_weights, args.visual_weights):
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{path}: pretrained weights not found (nothing is downloaded: pass a file you have)")
+        pretrained = PretrainedConfig(audio_weights=args.audio_weights, visual_weights=args.visual_weights,
+                                      events=args.events, objects=args.objects)
+    return model, train, features, clip, pretrained
 
 
 def cmd_train(args) -> int:
     from .train import train
 
-    model, tcfg, features, clip = _train_configs(args)
-    result = train(args.dataset, args.out, model, tcfg, features, clip, resume=args.resume, progress=not args.json)
+    model, tcfg, features, clip, pretrained = _train_configs(args)
+    say = None if args.json else (lambda m: print(f"train: {m}", file=sys.stderr))
+    result = train(args.dataset, args.out, model, tcfg, features, clip, resume=args.resume, progress=not args.json,
+                   pretrained=pretrained, log=say)
     _emit(args, {"checkpoint": str(result.checkpoint), "history": result.history, "metrics": result.metrics},
           f"checkpoint: {result.checkpoint}\nevaluate: {json.dumps(result.metrics.get('evaluate', {}))}")
     return 0
@@ -321,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, help="frame width (default: the profile's)")
     p.add_argument("--height", type=int)
     p.add_argument("--fps", type=float)
+    p.add_argument("--congruence", action="store_true", help="the congruence benchmark: four scene pairs that differ "
+                   "only in which event goes with which object (neither modality alone separates them)")
 
     p = add("train", cmd_train, "train the CEOA + SF model on a TAU-layout dataset (fold1_train)")
     p.add_argument("dataset")
@@ -332,7 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--window", type=float, help="model window in seconds (default: the preset's, 10)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.safetensors")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.safetensors (same settings)")
+    p.add_argument("--audio-weights", help="PANNs Cnn14 checkpoint (Cnn14.pth / .safetensors) for the audio backbone, "
+                   "and its tagger head for presence on datasets without tags (preset base)")
+    p.add_argument("--visual-weights", help="torchvision ResNet checkpoint (resnet18.pth / .safetensors) for the visual "
+                   "backbone, and its ImageNet head as the object tagger (preset base)")
+    p.add_argument("--events", default="top:16", help="event slots when the taggers supervise presence: top:K "
+                   "(most present AudioSet classes on the training set), comma-separated names, or @FILE")
+    p.add_argument("--objects", default="top:16", help="object slots likewise (ImageNet classes)")
+    p.add_argument("--freeze-epochs", type=int, default=0, help="keep the pretrained backbones frozen this many epochs")
+    p.add_argument("--backbone-lr-scale", type=float, default=1.0, help="then fine-tune them at lr x this")
 
     p = add("eval", cmd_eval, "accuracy, class-wise accuracy and log-loss of a checkpoint on a split")
     p.add_argument("checkpoint")

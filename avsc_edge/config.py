@@ -174,8 +174,8 @@ class ModelConfig(JsonConfig):
     visual_channels: tuple[int, ...] = (16, 32, 64)
     visual_blocks: tuple[int, ...] = (1, 1, 1)
     dropout: float = 0.1
-    ceoa_weight: float = 0.5
-    ceoa_temperature: float = 0.1
+    ceoa_weight: float = 0.2
+    ceoa_temperature: float = 0.2
     tag_weight: float = 1.0
     single_modality_weight: float = 0.3
 
@@ -253,10 +253,30 @@ class TrainConfig(JsonConfig):
     amp: bool = True
     num_workers: int = 0
     grad_clip: float = 5.0
+    freeze_epochs: int = 0          # pretrained backbones frozen (weights and BN statistics) this long
+    backbone_lr_scale: float = 1.0  # then fine-tuned at lr * this
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("TrainConfig needs epochs >= 1, batch_size >= 1 and lr > 0")
+        if not 0 <= self.freeze_epochs <= self.epochs or not 0 < self.backbone_lr_scale <= 10:
+            raise ConfigError("TrainConfig needs 0 <= freeze_epochs <= epochs and 0 < backbone_lr_scale <= 10")
+
+
+@dataclass(frozen=True)
+class PretrainedConfig(JsonConfig):
+    """Pretrained backbones and taggers: files the user has (nothing is downloaded), weights only.
+
+    ``audio_weights``: a PANNs Cnn14 checkpoint (``Cnn14.pth`` or ``.safetensors``);
+    ``visual_weights``: a torchvision ResNet checkpoint (ResNet-18 for the base preset). With their
+    heads (``fc_audioset``, ``fc``) they are also the taggers whose predictions supervise presence
+    on a dataset without tags; ``events`` / ``objects`` then choose the slot vocabulary: ``top:K``
+    (the K classes most present on the training set), names separated by commas, or ``@FILE``."""
+
+    audio_weights: str | None = None
+    visual_weights: str | None = None
+    events: str = "top:16"
+    objects: str = "top:16"
 
 
 @dataclass(frozen=True)

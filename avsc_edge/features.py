@@ -141,6 +141,27 @@ def check_frames(frames: np.ndarray, name: str = "frames") -> np.ndarray:
     return arr
 
 
+def unique_frames(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the distinct frames, inverse map): frames that are exact copies (the keyframe
+    policy hands the same keyframe to neighbouring sample times) are encoded once."""
+    if len(flat) < 2:
+        return np.arange(len(flat)), np.arange(len(flat))
+    prints = flat.reshape(len(flat), -1)[:, ::997]          # a cheap fingerprint, confirmed below
+    first: dict[bytes, list[int]] = {}
+    inverse = np.empty(len(flat), np.int64)
+    keep: list[int] = []
+    for i, fp in enumerate(prints):
+        for j in first.setdefault(fp.tobytes(), []):
+            if np.array_equal(flat[keep[j]], flat[i]):
+                inverse[i] = j
+                break
+        else:
+            first[fp.tobytes()].append(len(keep))
+            inverse[i] = len(keep)
+            keep.append(i)
+    return np.asarray(keep), inverse
+
+
 def preprocess_frames(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
     """RGB uint8 ``[T, H, W, 3]`` of any size -> float32 ``[T, 3, S, S]``: resized by libswscale's
     area filter (the path decoded files take) and ImageNet-normalised."""
@@ -222,8 +243,36 @@ class StreamingLogMel:
 
 def log_mel_cuda(waveform, cfg: FeatureConfig, out=None, stream: int = 0):
     """CUDA log-mel of a float32 device array ``[N, samples]`` (PyTorch CUDA tensor or CuPy array)
-    into ``out`` ``[N, n_mels, frames]`` (allocated when None; may be an engine's input buffer).
-    Asynchronous on ``stream`` (a ``cudaStream_t`` as int; 0 = default stream)."""
+    into ``out`` ``[N, n_mels, frames]`` (allocated when None). One-shot: uploads the tables for this
+    call; a backend keeps a :class:`LogMelCuda` instead."""
     if not _native.cuda_available():
         raise InputError("the CUDA log-mel needs avsc_edge built with CUDA (AVSC_EDGE_CUDA=1) and a visible GPU")
     return _native.log_mel_cuda(waveform, cfg, mel_filterbank(cfg), analysis_window(cfg), out, stream)
+
+
+class LogMelCuda:
+    """The fused CUDA log-mel as a plan: tables uploaded to the GPU once, then each call writes the
+    log-mel of a batch of windows straight into a device buffer (a GPU engine's input) on the
+    caller's stream, with no allocation per call (host waveforms go through a grow-only device
+    staging buffer). NOT RUN here: no GPU on our machines (``scripts/gpu_check.sh`` runs it)."""
+
+    def __init__(self, cfg: FeatureConfig) -> None:
+        if not _native.cuda_available():
+            raise InputError("the CUDA log-mel needs avsc_edge built with CUDA (AVSC_EDGE_CUDA=1) and a visible GPU")
+        self.cfg = cfg
+        self.plan = _native.module().LogMelCudaPlan(analysis_window(cfg), mel_filterbank(cfg),
+                                                    *_native.log_mel_params(cfg))
+
+    def frames(self, samples: int) -> int:
+        return self.plan.frames(samples)
+
+    def __call__(self, waveform, out, stream: int = 0):
+        """Device ``waveform [N, samples]`` -> device ``out [N, n_mels, frames]`` (returned)."""
+        self.plan(waveform, out, int(stream))
+        return out
+
+    def run_host(self, waves: np.ndarray, out_ptr: int, stream: int = 0, capacity: int | None = None) -> None:
+        """Host windows ``[N, samples]`` -> the device buffer at ``out_ptr`` (``[N, n_mels, frames]``)."""
+        x = np.ascontiguousarray(waves, np.float32)
+        need = x.shape[0] * self.cfg.n_mels * self.frames(x.shape[1])
+        self.plan.run_host(x, int(out_ptr), int(capacity if capacity is not None else need), int(stream))

@@ -6,6 +6,8 @@ takes every N-th batch index of the shuffled order; gradients are all-reduced by
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import math
 import os
@@ -18,10 +20,10 @@ import numpy as np
 
 from .artifact import META_KEY, atomic_write
 from .checkpoint import save_checkpoint
-from .config import ArtifactInfo, ClipConfig, FeatureConfig, ModelConfig, TrainConfig
+from .config import ArtifactInfo, ClipConfig, FeatureConfig, ModelConfig, PretrainedConfig, TrainConfig
 from .data import TauDataset
 from .data.featureset import FeatureSet, load_featureset
-from .errors import ArtifactError
+from .errors import ArtifactError, ConfigError
 from .evaluation import evaluate_model
 from .labels import EVENTS, OBJECTS, SCENES
 from .version import __version__
@@ -66,16 +68,35 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def artifact_info(features: FeatureConfig, clip: ClipConfig, model: ModelConfig, metrics: dict | None = None) -> ArtifactInfo:
+def artifact_info(features: FeatureConfig, clip: ClipConfig, model: ModelConfig, metrics: dict | None = None,
+                  events: tuple[str, ...] = EVENTS, objects: tuple[str, ...] = OBJECTS) -> ArtifactInfo:
     return ArtifactInfo(sdk_version=__version__, features=features.to_dict(), clip=clip.to_dict(),
-                        model=model.to_dict(), labels=SCENES, events=EVENTS, objects=OBJECTS,
+                        model=model.to_dict(), labels=SCENES, events=tuple(events), objects=tuple(objects),
                         precision="fp32", metrics=metrics or {})
 
 
-def _save_state(path: Path, opt, sched, epoch: int, history: list[dict], rng: dict) -> None:
-    """Optimizer state, epoch, history and RNG states (so a resumed run equals an uninterrupted one)."""
-    import json
+# -- training state: one file, one generation -------------------------------------------------
+def _run_config(features, clip, model, train_cfg, pretrained) -> dict:
+    """What a resumed run must share with the run it continues."""
+    return {"features": features.to_dict(), "clip": clip.to_dict(), "model": model.to_dict(),
+            "train": train_cfg.to_dict(), "pretrained": pretrained.to_dict() if pretrained else None}
 
+
+def _differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a) == list(b)):
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+def _save_state(path: Path, model, opt, sched, epoch: int, history: list[dict], rng: dict, run: dict,
+                vocab: dict) -> None:
+    """Weights, optimizer, scheduler, epoch, history, RNG states and the run's configs in ONE file,
+    written atomically: a kill at any moment leaves the previous generation or this one, whole."""
     import torch
     from safetensors.torch import save_file
 
@@ -84,46 +105,136 @@ def _save_state(path: Path, opt, sched, epoch: int, history: list[dict], rng: di
     for pid, st in sd["state"].items():
         for k, v in st.items():
             if isinstance(v, torch.Tensor):
-                tensors[f"{pid}.{k}"] = v.contiguous().cpu()
+                tensors[f"opt.{pid}.{k}"] = v.contiguous().cpu()
             else:
                 scalars[f"{pid}.{k}"] = v
     tensors.update({f"rng.{k}": v for k, v in rng.items()})
-    meta = {"epoch": epoch, "param_groups": sd["param_groups"], "scalars": scalars, "history": history,
+    tensors.update({f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()})
+    meta = {"generation": epoch, "epoch": epoch, "param_groups": sd["param_groups"], "scalars": scalars,
+            "history": history, "run": run, "vocab": vocab,
             "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)}))
 
 
-def _load_state(path: Path, opt, sched) -> tuple[int, list[dict], dict]:
-    import json
+def _read_state(path: Path) -> tuple[dict, dict[str, "object"]]:
+    from safetensors import SafetensorError, safe_open
 
-    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads(f.metadata()[META_KEY])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
+        raise ArtifactError(f"{path}: unreadable training state ({exc}); start again without --resume") from exc
+    return meta, tensors
 
-    with safe_open(str(path), "pt") as f:
-        meta = json.loads(f.metadata()[META_KEY])
-        state: dict = {}
-        rng = {}
-        for key in f.keys():
-            pid, name = key.split(".", 1)
-            if pid == "rng":
-                rng[name] = f.get_tensor(key)
-            else:
-                state.setdefault(int(pid), {})[name] = f.get_tensor(key)
+
+def _restore(meta: dict, tensors: dict, model, opt, sched) -> tuple[int, list[dict], dict]:
+    state: dict = {}
+    rng = {}
+    for key, v in tensors.items():
+        kind, rest = key.split(".", 1)
+        if kind == "rng":
+            rng[rest] = v
+        elif kind == "opt":
+            pid, name = rest.split(".", 1)
+            state.setdefault(int(pid), {})[name] = v
     for key, v in meta["scalars"].items():
         pid, name = key.split(".", 1)
         state.setdefault(int(pid), {})[name] = v
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     sched.load_state_dict({**sched.state_dict(), **meta["scheduler"]})
     return meta["epoch"], meta["history"], rng
+
+
+# -- presence: what semantic fusion pools with and CEOA gates with ------------------------------
+@dataclass
+class Presence:
+    events: tuple[str, ...]
+    objects: tuple[str, ...]
+    source: str                     # "dataset tags", "teacher taggers" or "none"
+
+
+def resolve_presence(train_fs: FeatureSet, eval_fs: FeatureSet, model_cfg: ModelConfig, features: FeatureConfig,
+                     pretrained: PretrainedConfig | None, device: str, log=None) -> tuple[ModelConfig, Presence]:
+    """The slot vocabulary and presence targets, in order of preference: the dataset's own tags
+    (the synthetic sidecar), else soft pseudo-labels from the pretrained taggers (PANNs on the
+    audio, an ImageNet ResNet on the frames; the vocabularies are theirs, subset by
+    ``pretrained.events`` / ``objects``), else none: then the variants that rest on presence (CEOA,
+    SF) are refused rather than trained on unsupervised logits. Sets the feature sets' tags."""
+    from . import vocab
+
+    if train_fs.event_tags is not None and train_fs.object_tags is not None:
+        return model_cfg, Presence(EVENTS, OBJECTS, "dataset tags")
+    heads = pretrained is not None and pretrained.audio_weights and pretrained.visual_weights
+    if not heads:
+        if model_cfg.uses_ceoa or model_cfg.uses_sf:
+            raise ConfigError(f"variant {model_cfg.variant!r} needs event/object presence: this dataset has no tags, so "
+                              "pass the pretrained taggers (--audio-weights Cnn14.pth --visual-weights resnet18.pth) "
+                              "whose predictions supervise it, or train variant 'av'")
+        return model_cfg, Presence(tuple(f"event_{i}" for i in range(model_cfg.n_events)),
+                                   tuple(f"object_{i}" for i in range(model_cfg.n_objects)), "none")
+    from .model.taggers import load_audio_tagger, load_image_tagger, teacher_presence
+
+    audio = load_audio_tagger(pretrained.audio_weights, features.n_mels, model_cfg.audio_channels)
+    image = load_image_tagger(pretrained.visual_weights, model_cfg.visual_channels, model_cfg.visual_blocks)
+    if log:
+        log("presence: pseudo-labels from the pretrained taggers")
+    tr_e, tr_o = teacher_presence(train_fs.log_mel, train_fs.frames, audio, image, device=device)
+    ev_e, ev_o = teacher_presence(eval_fs.log_mel, eval_fs.frames, audio, image, device=device)
+    names_e, names_o = vocab.load("audioset"), vocab.load("imagenet")
+    if tr_e.shape[1] != len(names_e) or tr_o.shape[1] != len(names_o):
+        raise ArtifactError(f"the taggers predict {tr_e.shape[1]} events / {tr_o.shape[1]} objects; the AudioSet and "
+                            f"ImageNet vocabularies have {len(names_e)} / {len(names_o)}")
+    ie, io = vocab.choose(names_e, pretrained.events, tr_e), vocab.choose(names_o, pretrained.objects, tr_o)
+    train_fs.event_tags, train_fs.object_tags = tr_e[:, ie].astype(np.float32), tr_o[:, io].astype(np.float32)
+    eval_fs.event_tags, eval_fs.object_tags = ev_e[:, ie].astype(np.float32), ev_o[:, io].astype(np.float32)
+    cfg = dataclasses.replace(model_cfg, n_events=len(ie), n_objects=len(io))
+    return cfg, Presence(tuple(names_e[i] for i in ie), tuple(names_o[i] for i in io), "teacher taggers")
+
+
+def _backbones(model, pretrained: PretrainedConfig | None, log=None) -> list:
+    """Load the pretrained backbones into ``model``; returns the modules that were loaded."""
+    if pretrained is None:
+        return []
+    from .model.pretrained import load_panns, load_resnet
+
+    loaded = []
+    if pretrained.audio_weights and model.audio is not None:
+        report = load_panns(model.audio.backbone, pretrained.audio_weights)
+        loaded.append(model.audio.backbone)
+        if log:
+            log(f"audio backbone: {len(report.loaded)} tensors from {pretrained.audio_weights}")
+    if pretrained.visual_weights and model.visual is not None:
+        report = load_resnet(model.visual.backbone, pretrained.visual_weights)
+        loaded.append(model.visual.backbone)
+        if log:
+            log(f"visual backbone: {len(report.loaded)} tensors from {pretrained.visual_weights}")
+    return loaded
+
+
+def _freeze(modules: list, frozen: bool) -> None:
+    """Frozen: no gradients and batch-norm statistics kept (eval mode)."""
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(not frozen)
+        if frozen:
+            m.eval()
 
 
 def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, model_cfg: ModelConfig = ModelConfig(),
           train_cfg: TrainConfig = TrainConfig(), features: FeatureConfig = FeatureConfig(),
           clip: ClipConfig = ClipConfig(), resume: bool = False, progress: bool = True,
           device: str | None = None, on_epoch: Callable[[dict], None] | None = None,
-          data: tuple[FeatureSet, FeatureSet] | None = None) -> TrainResult:
-    """Train on ``fold1_train``, evaluate on ``fold1_evaluate``; writes ``out_dir/model.safetensors``.
+          data: tuple[FeatureSet, FeatureSet] | None = None, pretrained: PretrainedConfig | None = None,
+          log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train on ``fold1_train``, evaluate on ``fold1_evaluate``; writes ``out_dir/model.safetensors``
+    and, each epoch, the training state (one file, atomically) that ``resume`` continues from.
 
     ``data`` may pass pre-extracted (train, evaluate) feature sets (the ablation benchmark reuses them).
+    ``pretrained``: backbones to start from and taggers to supervise presence with (see
+    :class:`~avsc_edge.config.PretrainedConfig`); with ``train_cfg.freeze_epochs`` the backbones stay
+    frozen for the first epochs, then fine-tune at ``lr * backbone_lr_scale``.
     """
     import torch
     from tqdm import tqdm
@@ -134,34 +245,49 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STATE_FILE
+    saved = None
+    if resume:
+        if not state_path.is_file():
+            raise ArtifactError(f"{out}: nothing to resume (no {STATE_FILE}); start without --resume")
+        saved = _read_state(state_path)
     seed_everything(train_cfg.seed)
     if data is None:
         ds = dataset if isinstance(dataset, TauDataset) else TauDataset(dataset)
         data = (load_featureset(ds, "train", features, clip, progress and rank == 0),
                 load_featureset(ds, "evaluate", features, clip, progress and rank == 0))
     train_fs, eval_fs = data
-    model = AVSCModel(model_cfg, features.n_mels).to(device)
+    model_cfg, presence = resolve_presence(train_fs, eval_fs, model_cfg, features, pretrained, device, log)
+    run = _run_config(features, clip, model_cfg, train_cfg, pretrained)
+    if saved is not None:
+        diff = _differences(saved[0]["run"], json.loads(json.dumps(run)))
+        if diff:
+            raise ConfigError(f"{out}: --resume with other settings than the run it continues ({'; '.join(diff[:4])}); "
+                              "repeat the original settings or train into a new folder")
+    model = AVSCModel(model_cfg, features.n_mels)
+    loaded = _backbones(model, pretrained, log)
+    model.to(device)
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device == "cuda" else None)
-    opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    backbone_ids = {id(p) for m in loaded for p in m.parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in backbone_ids], "lr": train_cfg.lr}]
+    if loaded:
+        groups.append({"params": [p for m in loaded for p in m.parameters()],
+                       "lr": train_cfg.lr * train_cfg.backbone_lr_scale})
+    opt = torch.optim.AdamW(groups, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_fs) / (train_cfg.batch_size * world))
     total = steps_per_epoch * train_cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total, train_cfg.warmup_epochs * steps_per_epoch))
     start_epoch, history = 0, []
     gen = torch.Generator().manual_seed(train_cfg.seed)
-    state_path = out / STATE_FILE
-    if resume:
-        if not state_path.is_file() or not (out / "model.safetensors").is_file():
-            raise ArtifactError(f"{out}: nothing to resume (no {STATE_FILE} + model.safetensors)")
-        from .checkpoint import load_checkpoint
-
-        weights, _ = load_checkpoint(out / "model.safetensors")
-        model.load_state_dict(weights)
-        start_epoch, history, rng = _load_state(state_path, opt, sched)
+    if saved is not None:
+        start_epoch, history, rng = _restore(*saved, model, opt, sched)
         torch.set_rng_state(rng["torch"])
         gen.set_state(rng["shuffle"])
+    vocab_meta = {"events": list(presence.events), "objects": list(presence.objects), "presence": presence.source}
+    provenance = {"presence": presence.source, "pretrained": pretrained.to_dict() if pretrained else None}
     use_amp = train_cfg.amp and device == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     t = lambda a: None if a is None else torch.from_numpy(a).to(device)  # noqa: E731
@@ -169,6 +295,7 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
                disable=not progress or rank != 0, unit="epoch")
     for epoch in bar:
         model.train()
+        _freeze(loaded, epoch < train_cfg.freeze_epochs)
         order = torch.randperm(len(train_fs), generator=gen).numpy()
         sums: dict[str, float] = {}
         n_batches = 0
@@ -185,7 +312,7 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], train_cfg.grad_clip)
             scaler.step(opt)
             scaler.update()
             sched.step()
@@ -198,14 +325,16 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
         history.append(record)
         bar.set_postfix(loss=f"{record['loss']:.3f}")
         if rank == 0:
-            save_checkpoint(out / "model.safetensors", model.state_dict(), artifact_info(features, clip, model_cfg))
-            _save_state(state_path, opt, sched, epoch + 1, history,
-                        {"torch": torch.get_rng_state(), "shuffle": gen.get_state()})
+            _save_state(state_path, model, opt, sched, epoch + 1, history,
+                        {"torch": torch.get_rng_state(), "shuffle": gen.get_state()}, run, vocab_meta)
+            save_checkpoint(out / "model.safetensors", model.state_dict(),
+                            artifact_info(features, clip, model_cfg, provenance, presence.events, presence.objects))
         if on_epoch:
             on_epoch(record)
-    metrics = {}
+    metrics = dict(provenance)
     if rank == 0 and len(eval_fs):
         m, _ = evaluate_model(model, eval_fs, device)
-        metrics = {"evaluate": {"accuracy": m.accuracy, "log_loss": m.log_loss}}
-        save_checkpoint(out / "model.safetensors", model.state_dict(), artifact_info(features, clip, model_cfg, metrics))
+        metrics["evaluate"] = {"accuracy": m.accuracy, "log_loss": m.log_loss}
+        save_checkpoint(out / "model.safetensors", model.state_dict(),
+                        artifact_info(features, clip, model_cfg, metrics, presence.events, presence.objects))
     return TrainResult(out / "model.safetensors", history, metrics)

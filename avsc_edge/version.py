@@ -1,1 +1,3 @@
-__version__ = "0.1.0"
+"""The SDK version: the single source (pyproject reads it); artifacts record it and a different
+major.minor is refused."""
+__version__ = "0.2.0"

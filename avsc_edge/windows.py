@@ -22,7 +22,8 @@ import numpy as np
 from . import media
 from .config import ClipConfig, FeatureConfig
 from .errors import InputError, MediaError
-from .features import check_frames, check_waveform, fit_length, log_mel, normalize_frames, window_samples
+from .features import (check_frames, check_waveform, fit_length, log_mel, normalize_frames, unique_frames,
+                       window_samples)
 
 MediaSource = str | os.PathLike
 
@@ -30,12 +31,14 @@ MediaSource = str | os.PathLike
 class Window:
     """One window's model inputs; ``None`` for a modality that does not cover it.
 
-    ``log_mel``: float32 ``[1, n_mels, T]``; ``frames``: float32 ``[F, 3, S, S]``, which may still be
-    decoding on the frame thread when the window is handed out (reading ``frames`` waits), so that
-    the audio branch can run meanwhile."""
+    ``log_mel``: float32 ``[1, n_mels, T]`` (None when a GPU backend computes it from ``wave``, the
+    window's samples); ``frames``: float32 ``[F, 3, S, S]``, which may still be decoding on the
+    frame thread when the window is handed out (reading ``frames`` waits), so that the audio branch
+    can run meanwhile."""
 
-    def __init__(self, index: int, start: float, log_mel: np.ndarray | None, frames=None) -> None:
-        self.index, self.start, self.log_mel = index, start, log_mel
+    def __init__(self, index: int, start: float, log_mel: np.ndarray | None, frames=None,
+                 wave: np.ndarray | None = None) -> None:
+        self.index, self.start, self.log_mel, self.wave = index, start, log_mel, wave
         self._frames = frames
 
     @property
@@ -46,7 +49,8 @@ class Window:
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        return tuple(m for m, x in (("audio", self.log_mel), ("visual", self._frames)) if x is not None)
+        audio = self.log_mel if self.log_mel is not None else self.wave
+        return tuple(m for m, x in (("audio", audio), ("visual", self._frames)) if x is not None)
 
 
 @dataclass
@@ -58,19 +62,23 @@ class ModelInputs:
     frames: np.ndarray | Callable[[], np.ndarray] | None  # float32 [W, F, 3, S, S]
     timings: dict[str, float] = field(default_factory=dict)
     starts: list[float] = field(default_factory=list)
+    wave: np.ndarray | None = None                      # float32 [W, samples] (features on the GPU)
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        return tuple(m for m, x in (("audio", self.log_mel), ("visual", self.frames)) if x is not None)
+        audio = self.log_mel if self.log_mel is not None else self.wave
+        return tuple(m for m, x in (("audio", audio), ("visual", self.frames)) if x is not None)
 
     @classmethod
     def stack(cls, windows: list[Window]) -> "ModelInputs":
         """Windows with the same modalities -> one batch (frames stacked when first needed)."""
         if not windows or len({w.modalities for w in windows}) != 1:
             raise InputError("stack needs one or more windows with the same modalities")
-        mel = np.stack([w.log_mel for w in windows]) if windows[0].log_mel is not None else None
-        frames = (lambda: np.stack([w.frames for w in windows])) if "visual" in windows[0].modalities else None
-        return cls(mel, frames, starts=[w.start for w in windows])
+        first = windows[0]
+        mel = np.stack([w.log_mel for w in windows]) if first.log_mel is not None else None
+        wave = np.stack([w.wave for w in windows]) if first.log_mel is None and first.wave is not None else None
+        frames = (lambda: np.stack([w.frames for w in windows])) if "visual" in first.modalities else None
+        return cls(mel, frames, starts=[w.start for w in windows], wave=wave)
 
 
 def num_windows(duration: float, clip: ClipConfig) -> int:
@@ -140,9 +148,9 @@ class Recording:
 
     def __init__(self, audio_blocks: Iterable[np.ndarray] | None, frames, features: FeatureConfig,
                  clip: ClipConfig, threads: int | None = None, max_windows: int | None = None,
-                 source: str | None = None) -> None:
+                 source: str | None = None, host_features: bool = True) -> None:
         self.features, self.clip, self.threads, self.max_windows = features, clip, threads, max_windows
-        self.source = source
+        self.source, self.host_features = source, host_features
         self._audio = audio_blocks
         self._frames = frames
         self.timings = {"decode_ms": 0.0, "features_ms": 0.0, "frames_ms": 0.0}
@@ -157,9 +165,10 @@ class Recording:
     @classmethod
     def from_files(cls, audio: MediaSource | None, video: MediaSource | None, features: FeatureConfig,
                    clip: ClipConfig, threads: int | None = None, max_windows: int | None = None,
-                   decoder=None) -> "Recording":
+                   decoder=None, host_features: bool = True) -> "Recording":
         """``audio``: any file with an audio track; ``video``: a container. The same file for both
-        is a recording whose missing track is simply absent."""
+        is a recording whose missing track is simply absent. ``host_features=False`` leaves the
+        log-mel to a GPU backend (windows carry their samples)."""
         same = audio is not None and video is not None and os.fspath(audio) == os.fspath(video)
         blocks = None
         if audio is not None:
@@ -181,12 +190,12 @@ class Recording:
                     raise
         if blocks is None and frames is None:
             raise MediaError(f"{video or audio}: neither an audio nor a video track could be read")
-        return cls(blocks, frames, features, clip, threads, max_windows, str(video or audio))
+        return cls(blocks, frames, features, clip, threads, max_windows, str(video or audio), host_features)
 
     @classmethod
     def from_arrays(cls, audio: np.ndarray | None, sample_rate: int | None, frames: np.ndarray | None,
                     fps: float | None, features: FeatureConfig, clip: ClipConfig,
-                    threads: int | None = None) -> "Recording":
+                    threads: int | None = None, host_features: bool = True) -> "Recording":
         """A waveform ``[samples]`` or ``[channels, samples]`` at ``sample_rate`` and/or RGB uint8
         frames ``[T, H, W, 3]`` at ``fps``."""
         blocks = None
@@ -204,7 +213,7 @@ class Recording:
             source = _ArrayFrames(check_frames(frames), fps, clip)
         if blocks is None and source is None:
             raise InputError("pass audio= and/or frames=")
-        return cls(blocks, source, features, clip, threads)
+        return cls(blocks, source, features, clip, threads, host_features=host_features)
 
     # -- iteration ---------------------------------------------------------------------------
     def _timed_audio(self) -> Iterator[np.ndarray]:
@@ -256,11 +265,14 @@ class Recording:
                 # one kernel thread while the frame thread decodes: two OpenMP threads plus a decoder
                 # on two cores make the kernel's barrier spin against the decoder
                 threads = 1 if pending is not None else self.threads
-                mel = log_mel(fit_length(wave, n), self.features, threads)[None] if wave is not None else None
+                samples = fit_length(wave, n) if wave is not None else None
+                mel = None
+                if samples is not None and self.host_features:
+                    mel = log_mel(samples, self.features, threads)[None]
                 self.timings["features_ms"] += (time.perf_counter() - t0) * 1e3
                 if pending is None and wave is not None and self._frames is not None and audio_only_from is None:
                     audio_only_from = index
-                yield Window(index, index * clip.seconds, mel, pending)
+                yield Window(index, index * clip.seconds, mel, pending, None if self.host_features else samples)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
@@ -284,8 +296,6 @@ class Recording:
 
 def _normalize_unique(rgb: np.ndarray) -> np.ndarray:
     """:func:`normalize_frames`, once per distinct frame (keyframes repeat across sample times)."""
-    from .runtime.backend import unique_frames
-
     keep, inverse = unique_frames(rgb)
     return normalize_frames(rgb[keep])[inverse]
 

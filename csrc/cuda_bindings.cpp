@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -105,6 +106,69 @@ void log_mel_cuda(const py::handle& x_obj, const py::handle& out_obj, const py::
                 reinterpret_cast<float*>(out.ptr), stream_ptr(stream));
 }
 
+// A plan: the tables on the device once; calls write into a given device buffer.
+class LogMelCudaPlan {
+ public:
+  LogMelCudaPlan(const py::handle& window_obj, const py::handle& mel_obj, int64_t hop, bool center, int pad_mode,
+                 float power, float top_db) {
+    auto window = checked_array<float>(window_obj, "window", 1);
+    auto mel = checked_array<float>(mel_obj, "mel_basis", 2);
+    check_nonempty(mel, "mel_basis");
+    n_fft_ = window.shape(0);
+    p_ = make_params(n_fft_, hop, center, pad_mode, power, top_db, 0);
+    if (n_fft_ > 4096) throw py::value_error("the CUDA log-mel supports n_fft <= 4096");
+    if (mel.shape(1) != n_fft_ / 2 + 1)
+      throw py::value_error("mel_basis must have n_fft/2+1 columns, got " + describe(mel));
+    check_finite(window, "window");
+    check_finite(mel, "mel_basis");
+    const MelBasis basis = MelBasis::from_dense(mel.data(), mel.shape(0), mel.shape(1));
+    plan_ = std::make_unique<cuda::LogMelPlan>(window.data(), basis, p_);
+  }
+
+  int64_t frames(int64_t samples) const { return plan_->frames(samples); }
+
+  void check_samples(int64_t samples) const {
+    if (p_.center && p_.pad_mode == 1 && samples <= n_fft_ / 2)
+      throw py::value_error("pad_mode=reflect needs more than n_fft/2 samples; use pad_mode=constant");
+    if (plan_->frames(samples) < 1) throw py::value_error("waveform is shorter than one frame (center=False)");
+  }
+
+  // Device arrays (__cuda_array_interface__): x [N, samples] -> out [N, n_mels, frames].
+  void call(const py::handle& x_obj, const py::handle& out_obj, std::uintptr_t stream) const {
+    const DeviceArray x = device_array(x_obj, "waveform", 2, "<f4", false);
+    const DeviceArray out = device_array(out_obj, "out", 3, "<f4", true);
+    check_samples(x.shape(1));
+    const int64_t frames = plan_->frames(x.shape(1));
+    if (out.shape(0) != x.shape(0) || out.shape(1) != plan_->n_mels() || out.shape(2) != frames)
+      throw py::value_error("out must have shape [" + std::to_string(x.shape(0)) + ", " +
+                            std::to_string(plan_->n_mels()) + ", " + std::to_string(frames) + "], got " + describe(out));
+    py::gil_scoped_release release;
+    plan_->run(reinterpret_cast<const float*>(x.ptr), x.shape(0), x.shape(1), reinterpret_cast<float*>(out.ptr),
+               stream_ptr(stream));
+  }
+
+  // Host waveforms (NumPy [N, samples]) into a raw device buffer of `capacity` floats (e.g. a
+  // TensorRT engine's input binding).
+  void run_host(const py::handle& x_obj, std::uintptr_t out_ptr, int64_t capacity, std::uintptr_t stream) {
+    auto x = checked_array<float>(x_obj, "waveform", 2);
+    check_nonempty(x, "waveform");
+    check_finite(x, "waveform");
+    check_samples(x.shape(1));
+    const int64_t need = x.shape(0) * plan_->n_mels() * plan_->frames(x.shape(1));
+    if (out_ptr == 0 || out_ptr % 4 != 0) throw py::value_error("out_ptr is a null or misaligned device pointer");
+    if (capacity < need)
+      throw py::value_error("the output buffer holds " + std::to_string(capacity) + " floats, the log-mel needs " +
+                            std::to_string(need));
+    py::gil_scoped_release release;
+    plan_->run_host(x.data(), x.shape(0), x.shape(1), reinterpret_cast<float*>(out_ptr), stream_ptr(stream));
+  }
+
+ private:
+  std::unique_ptr<cuda::LogMelPlan> plan_;
+  LogMelParams p_;
+  int64_t n_fft_ = 0;
+};
+
 cuda::AttentionProblem attention_problem(const py::tuple& args, float scale, const char* which) {
   if (args.size() != 5) throw py::value_error(std::string(which) + " must be a tuple (q, k, v, out, mask_or_None)");
   const DeviceArray q = device_array(args[0], "q", 4, "<f4", false);
@@ -141,6 +205,14 @@ void register_cuda(py::module_& m) {
         py::arg("hop_length"), py::arg("center"), py::arg("pad_mode"), py::arg("power"), py::arg("top_db"),
         py::arg("stream") = 0);
   m.def("cross_attention_cuda", &cross_attention_cuda, py::arg("problems"), py::arg("scale"), py::arg("stream") = 0);
+  py::class_<LogMelCudaPlan>(m, "LogMelCudaPlan")
+      .def(py::init<const py::handle&, const py::handle&, int64_t, bool, int, float, float>(), py::arg("window"),
+           py::arg("mel_basis"), py::arg("hop_length"), py::arg("center"), py::arg("pad_mode"), py::arg("power"),
+           py::arg("top_db"))
+      .def("frames", &LogMelCudaPlan::frames, py::arg("samples"))
+      .def("__call__", &LogMelCudaPlan::call, py::arg("waveform"), py::arg("out"), py::arg("stream") = 0)
+      .def("run_host", &LogMelCudaPlan::run_host, py::arg("waveform"), py::arg("out_ptr"), py::arg("capacity"),
+           py::arg("stream") = 0);
 }
 
 }  // namespace avsc

@@ -3,6 +3,7 @@
 // (std::runtime_error) carrying the CUDA error string.
 #pragma once
 #include <cstdint>
+#include <memory>
 
 #include "attention.h"
 #include "logmel.h"
@@ -12,7 +13,27 @@ namespace cuda {
 
 int device_count();
 
-// x: [n_signals, samples] -> out: [n_signals, n_mels, frames] (both device, float32, contiguous).
+// The fused log-mel with its tables (window, twiddles, sparse mel basis) uploaded once: a GPU
+// backend keeps one plan and calls run() per batch, writing straight into its input buffer.
+class LogMelPlan {
+ public:
+  LogMelPlan(const float* window_host, const MelBasis& mel, const LogMelParams& p);
+  ~LogMelPlan();
+  LogMelPlan(const LogMelPlan&) = delete;
+  LogMelPlan& operator=(const LogMelPlan&) = delete;
+  int64_t frames(int64_t samples) const;
+  int64_t n_mels() const;
+  // x: [n_signals, samples] (device) -> out: [n_signals, n_mels, frames] (device); no allocation.
+  void run(const float* x, int64_t n_signals, int64_t samples, float* out, void* stream) const;
+  // x_host: [n_signals, samples] in host memory, copied to a grow-only device buffer first.
+  void run_host(const float* x_host, int64_t n_signals, int64_t samples, float* out, void* stream);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One-shot (uploads the tables for this call, then synchronises the stream): prefer LogMelPlan.
 void log_mel(const float* x, int64_t n_signals, int64_t samples, const float* window_host, const MelBasis& mel,
              const LogMelParams& p, float* out, void* stream);
 

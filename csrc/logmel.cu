@@ -3,7 +3,9 @@
 // may be a TensorRT engine's input binding: no host round trip).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -109,12 +111,11 @@ __global__ void top_db_kernel(float* out, int64_t per_signal, float top_db) {
 }
 
 template <typename T>
-T* upload(const std::vector<T>& host, cudaStream_t stream, std::vector<void*>& owned) {
+T* upload(const std::vector<T>& host, std::vector<void*>& owned) {
   void* ptr = nullptr;
-  check(cudaMallocAsync(&ptr, std::max<size_t>(1, host.size()) * sizeof(T), stream), "cudaMallocAsync");
+  check(cudaMalloc(&ptr, std::max<size_t>(1, host.size()) * sizeof(T)), "cudaMalloc");
   owned.push_back(ptr);
-  if (!host.empty())
-    check(cudaMemcpyAsync(ptr, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+  if (!host.empty()) check(cudaMemcpy(ptr, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy");
   return static_cast<T*>(ptr);
 }
 
@@ -125,46 +126,86 @@ int device_count() {
   return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
-void log_mel(const float* x, int64_t n_signals, int64_t samples, const float* window_host, const MelBasis& mel,
-             const LogMelParams& p, float* out, void* stream_ptr) {
-  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  const int n_fft = static_cast<int>(p.n_fft), h = n_fft / 2;
-  int bits = 0;
-  while ((1 << bits) < h) ++bits;
-  const int64_t frames = log_mel_num_frames(samples, p);
+struct LogMelPlan::Impl {
+  DeviceTables t{};
+  std::vector<void*> owned;
+  LogMelParams p;
+  int n_fft = 0, bits = 0;
+  int64_t n_mels = 0;
+  float* staging = nullptr;   // grow-only device copy of host waveforms (run_host)
+  size_t staging_floats = 0;
+  ~Impl() {
+    for (void* ptr : owned) cudaFree(ptr);
+    if (staging) cudaFree(staging);
+  }
+};
+
+LogMelPlan::LogMelPlan(const float* window_host, const MelBasis& mel, const LogMelParams& p) : impl_(new Impl) {
+  Impl& m = *impl_;
+  m.p = p;
+  m.n_fft = static_cast<int>(p.n_fft);
+  m.n_mels = mel.n_mels;
+  const int h = m.n_fft / 2;
+  while ((1 << m.bits) < h) ++m.bits;
   std::vector<float2> twiddle(std::max(1, h / 2)), post(h);
   for (int k = 0; k < h / 2; ++k) {
     const double a = -2.0 * M_PI * k / h;
     twiddle[k] = make_float2(float(std::cos(a)), float(std::sin(a)));
   }
   for (int k = 0; k < h; ++k) {
-    const double a = -2.0 * M_PI * k / n_fft;
+    const double a = -2.0 * M_PI * k / m.n_fft;
     post[k] = make_float2(float(std::cos(a)), float(std::sin(a)));
   }
-  std::vector<void*> owned;
-  DeviceTables t{};
-  try {
-    t.window = upload(std::vector<float>(window_host, window_host + n_fft), stream, owned);
-    t.twiddle = upload(twiddle, stream, owned);
-    t.post = upload(post, stream, owned);
-    t.start = upload(mel.start, stream, owned);
-    t.stop = upload(mel.stop, stream, owned);
-    t.offset = upload(mel.offset, stream, owned);
-    t.weights = upload(mel.weights, stream, owned);
-    const size_t shared = h * sizeof(float2) + (h + 1) * sizeof(float);
-    dim3 grid(static_cast<unsigned>(frames), static_cast<unsigned>(n_signals));
-    log_mel_kernel<<<grid, 256, shared, stream>>>(x, samples, frames, n_fft, bits, p.hop, p.center ? n_fft / 2 : 0,
-                                                  p.pad_mode, p.power == 1.0f, static_cast<int>(mel.n_mels), t, out);
-    check(cudaGetLastError(), "log_mel_kernel launch");
-    if (p.top_db >= 0.0f) {
-      top_db_kernel<<<static_cast<unsigned>(n_signals), 256, 0, stream>>>(out, mel.n_mels * frames, p.top_db);
-      check(cudaGetLastError(), "top_db_kernel launch");
-    }
-  } catch (...) {
-    for (void* ptr : owned) cudaFreeAsync(ptr, stream);
-    throw;
+  m.t.window = upload(std::vector<float>(window_host, window_host + m.n_fft), m.owned);
+  m.t.twiddle = upload(twiddle, m.owned);
+  m.t.post = upload(post, m.owned);
+  m.t.start = upload(mel.start, m.owned);
+  m.t.stop = upload(mel.stop, m.owned);
+  m.t.offset = upload(mel.offset, m.owned);
+  m.t.weights = upload(mel.weights, m.owned);
+}
+
+LogMelPlan::~LogMelPlan() = default;
+
+int64_t LogMelPlan::frames(int64_t samples) const { return log_mel_num_frames(samples, impl_->p); }
+int64_t LogMelPlan::n_mels() const { return impl_->n_mels; }
+
+void LogMelPlan::run(const float* x, int64_t n_signals, int64_t samples, float* out, void* stream_ptr) const {
+  const Impl& m = *impl_;
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  const int h = m.n_fft / 2;
+  const int64_t frames = log_mel_num_frames(samples, m.p);
+  const size_t shared = h * sizeof(float2) + (h + 1) * sizeof(float);
+  dim3 grid(static_cast<unsigned>(frames), static_cast<unsigned>(n_signals));
+  log_mel_kernel<<<grid, 256, shared, stream>>>(x, samples, frames, m.n_fft, m.bits, m.p.hop,
+                                                m.p.center ? m.n_fft / 2 : 0, m.p.pad_mode, m.p.power == 1.0f,
+                                                static_cast<int>(m.n_mels), m.t, out);
+  check(cudaGetLastError(), "log_mel_kernel launch");
+  if (m.p.top_db >= 0.0f) {
+    top_db_kernel<<<static_cast<unsigned>(n_signals), 256, 0, stream>>>(out, m.n_mels * frames, m.p.top_db);
+    check(cudaGetLastError(), "top_db_kernel launch");
   }
-  for (void* ptr : owned) check(cudaFreeAsync(ptr, stream), "cudaFreeAsync");
+}
+
+void LogMelPlan::run_host(const float* x_host, int64_t n_signals, int64_t samples, float* out, void* stream_ptr) {
+  Impl& m = *impl_;
+  const size_t need = static_cast<size_t>(n_signals * samples);
+  if (need > m.staging_floats) {
+    if (m.staging) check(cudaFree(m.staging), "cudaFree");
+    m.staging = nullptr;
+    check(cudaMalloc(reinterpret_cast<void**>(&m.staging), need * sizeof(float)), "cudaMalloc");
+    m.staging_floats = need;
+  }
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  check(cudaMemcpyAsync(m.staging, x_host, need * sizeof(float), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+  run(m.staging, n_signals, samples, out, stream_ptr);
+}
+
+void log_mel(const float* x, int64_t n_signals, int64_t samples, const float* window_host, const MelBasis& mel,
+             const LogMelParams& p, float* out, void* stream) {
+  const LogMelPlan plan(window_host, mel, p);   // one-shot: tables uploaded for this call
+  plan.run(x, n_signals, samples, out, stream);
+  check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "cudaStreamSynchronize");
 }
 
 }  // namespace cuda

@@ -86,3 +86,25 @@ def test_predict_batch_over_a_folder_a_glob_and_a_tau_root(clf, tiny_dataset):
         assert a.label == b.label and max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-6
     by_root = clf.predict_batch(tiny_dataset)  # a TAU root: its fold1_test pairs (WAV + MP4)
     assert len(by_root) == 10 and all(p.modalities == ("audio", "visual") for p in by_root)
+
+
+def test_a_gpu_feature_backend_gets_samples_not_log_mel(tiny_checkpoint, clip, monkeypatch):
+    """A backend with ``device_features`` (PyTorch on CUDA, TensorRT) is handed each window's
+    samples and computes the log-mel itself; here a CPU stand-in computes it on the host, and the
+    prediction equals the host-feature path."""
+    from avsc_edge.features import log_mel
+
+    clf = Classifier(tiny_checkpoint)
+    reference = clf.predict(clip.video)
+    seen = []
+
+    def tokens_from_wave(waves):
+        seen.append(waves.shape)
+        return clf.backend.audio_tokens(log_mel(waves, clf.info.feature_config)[:, None])
+
+    monkeypatch.setattr(clf.backend, "device_features", True, raising=False)
+    monkeypatch.setattr(clf.backend, "audio_tokens_from_wave", tokens_from_wave, raising=False)
+    assert not clf.host_features
+    p = clf.predict(clip.video)
+    assert seen and seen[0][1] == int(clf.info.clip_config.seconds * clf.info.feature_config.sr)
+    assert max(abs(p.scores[k] - reference.scores[k]) for k in p.scores) < 1e-5

@@ -49,3 +49,50 @@ def test_bidirectional_in_one_launch(rng):
     sdpa = torch.nn.functional.scaled_dot_product_attention
     torch.testing.assert_close(eo, sdpa(e, o, o), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(oe, sdpa(o, e, e), atol=1e-5, rtol=1e-4)
+
+
+def test_log_mel_plan_reuses_its_tables_and_writes_raw_buffers(rng):
+    """The plan a GPU backend keeps: device arrays in, or host windows into a raw device pointer
+    (a TensorRT input binding); equal to the reference both ways."""
+    from avsc_edge.features import LogMelCuda
+
+    cfg = FeatureConfig(sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0, fmax=14000.0)
+    plan = LogMelCuda(cfg)
+    for n in (32000, 32000 * 3 + 17):
+        x = rng.standard_normal((2, n)).astype(np.float32)
+        ref = log_mel_reference(x, cfg)
+        out = torch.empty((2, cfg.n_mels, plan.frames(n)), device="cuda")
+        plan(torch.from_numpy(x).cuda(), out, torch.cuda.current_stream().cuda_stream)
+        torch.cuda.synchronize()
+        np.testing.assert_allclose(out.cpu().numpy(), ref, atol=2e-3)
+        raw = torch.full((2, cfg.n_mels, plan.frames(n)), 7.0, device="cuda")
+        plan.run_host(x, raw.data_ptr(), torch.cuda.current_stream().cuda_stream, capacity=raw.numel())
+        torch.cuda.synchronize()
+        np.testing.assert_allclose(raw.cpu().numpy(), ref, atol=2e-3)
+    with pytest.raises(ValueError, match="floats"):
+        plan.run_host(x, raw.data_ptr(), 0, capacity=10)
+
+
+def test_pytorch_cuda_backend_computes_features_on_the_gpu(tiny_checkpoint, tiny_dataset):
+    from avsc_edge import Classifier
+    from avsc_edge.data import TauDataset
+
+    clip = TauDataset(tiny_dataset).clips("evaluate")[0].video
+    gpu, cpu = Classifier(tiny_checkpoint, device="cuda"), Classifier(tiny_checkpoint)
+    assert gpu.backend.device_features and not gpu.host_features and gpu.engine.device == "cuda"
+    a, b = gpu.predict(clip), cpu.predict(clip)
+    assert max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-3
+
+
+def test_fused_attention_on_cuda_equals_pytorch_ops(rng):
+    from avsc_edge.config import preset
+    from avsc_edge.model import AVSCModel
+
+    f, c, m = preset("tiny")
+    plain = AVSCModel(m, f.n_mels).cuda().eval()
+    fused = AVSCModel(m, f.n_mels).cuda().eval()
+    fused.load_state_dict(plain.state_dict())
+    fused.use_fused_attention(True)
+    frames = torch.from_numpy(rng.standard_normal((6, 3, c.frame_size, c.frame_size)).astype(np.float32)).cuda()
+    with torch.inference_mode():
+        torch.testing.assert_close(fused.encode_frames(frames)[0], plain.encode_frames(frames)[0], atol=1e-5, rtol=1e-4)

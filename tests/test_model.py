@@ -84,8 +84,11 @@ def test_resnet_checkpoint_loads_by_name(tmp_path):
 def test_mismatched_and_foreign_pretrained_files(tmp_path):
     dst = AudioBackbone(40, (8, 16))
     torch.save({"conv_block1.conv1.weight": torch.randn(4, 1, 3, 3)}, tmp_path / "bad.pth")
-    with pytest.raises(ArtifactError, match="no parameter"):
+    with pytest.raises(ArtifactError, match="do not fit"):
         load_panns(dst, tmp_path / "bad.pth")
+    torch.save({"foreign.weight": torch.randn(4)}, tmp_path / "foreign.pth")
+    with pytest.raises(ArtifactError, match="no parameter"):
+        load_panns(dst, tmp_path / "foreign.pth")
     with pytest.raises(ArtifactError, match="not found"):
         load_panns(dst, tmp_path / "missing.pth")
 

@@ -45,3 +45,29 @@ SCENE_SOURCES: dict[str, dict[int, float]] = {
 assert set(SCENE_SOURCES) == set(SCENES)
 assert all(e in EVENTS and o in OBJECTS for e, o in SOURCES)
 
+
+
+# The congruence benchmark (``SynthConfig(congruence=True)``): four pairs of scenes whose events and
+# objects follow the same distributions and differ only in WHICH event goes with WHICH object. A
+# clip of the first scene holds one of (e1, o1) / (e2, o2), of the second one of (e1, o2) / (e2, o1),
+# plus context sources shared by both: neither modality alone tells a pair apart, the congruence
+# between them does (an XOR). metro and street_traffic keep their sources.
+CONGRUENCE_PAIRS: tuple[tuple[str, str, tuple[str, str], tuple[str, str]], ...] = (
+    ("bus", "tram", ("engine_hum", "door_beep"), ("bus_body", "sliding_door")),
+    ("airport", "metro_station", ("jet_roar", "announcement"), ("window", "display_board")),
+    ("park", "public_square", ("bird_chirp", "fountain_splash"), ("tree", "fountain")),
+    ("street_pedestrian", "shopping_mall", ("footsteps", "chimes"), ("person", "shop_sign")),
+)
+
+
+def congruence_plan(scene: str) -> tuple[list[tuple[str, str]], list[int]] | None:
+    """(the two key pairs of ``scene``, context source ids) in the congruence benchmark, or None for
+    a scene outside the four pairs."""
+    for first, second, (e1, e2), (o1, o2) in CONGRUENCE_PAIRS:
+        if scene in (first, second):
+            keys = [(e1, o1), (e2, o2)] if scene == first else [(e1, o2), (e2, o1)]
+            used = {e1, e2, o1, o2}
+            context = sorted({src for sc in (first, second) for src in SCENE_SOURCES[sc]
+                              if not used & set(SOURCES[src])})
+            return keys, context
+    return None

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import JsonConfig
 from ..errors import InputError
 from ..labels import SCENES
-from .scenes import SCENE_SOURCES, SOURCES
+from .scenes import SCENE_SOURCES, SOURCES, congruence_plan
 from .synth_audio import render_scene_audio
 from .synth_video import iter_scene_frames
 
@@ -56,6 +56,7 @@ class SynthConfig(JsonConfig):
     distractor_prob: float = 0.5
     drop_prob: float = 0.15
     audio_in_video: bool = True
+    congruence: bool = False        # the congruence benchmark (data.scenes.CONGRUENCE_PAIRS)
 
     @classmethod
     def profile(cls, name: str, **overrides) -> "SynthConfig":
@@ -89,15 +90,22 @@ def plan_clip(cfg: SynthConfig, index: int) -> tuple[ClipPlan, np.random.Generat
     """Choose the scene, sources and dropped modalities of clip ``index`` (deterministic)."""
     rng = np.random.default_rng([cfg.seed, index])
     scene = SCENES[index % len(SCENES)]
-    weights = SCENE_SOURCES[scene]
-    ids = np.array(list(weights))
-    p = np.array(list(weights.values()))
-    chosen = list(rng.choice(ids, size=min(cfg.sources_per_clip, len(ids)), replace=False, p=p / p.sum()))
+    plan = congruence_plan(scene) if cfg.congruence else None
+    if plan is not None:
+        keys, context = plan
+        sources = [keys[int(rng.integers(2))]]
+        picked = rng.choice(context, size=min(cfg.sources_per_clip - 1, len(context)), replace=False)
+        sources += [SOURCES[int(src)] for src in picked]
+    else:
+        weights = SCENE_SOURCES[scene]
+        ids = np.array(list(weights))
+        p = np.array(list(weights.values()))
+        chosen = rng.choice(ids, size=min(cfg.sources_per_clip, len(ids)), replace=False, p=p / p.sum())
+        sources = [SOURCES[int(src)] for src in chosen]
     if rng.random() < cfg.distractor_prob:
-        chosen.append(int(rng.integers(len(SOURCES))))
+        sources.append(SOURCES[int(rng.integers(len(SOURCES)))])
     events, objects, pairs = [], [], []
-    for k, src in enumerate(chosen):
-        event, obj = SOURCES[src]
+    for k, (event, obj) in enumerate(sources):
         heard = k == 0 or rng.random() >= cfg.drop_prob
         seen = k == 0 or rng.random() >= cfg.drop_prob
         events += [event] if heard and event not in events else []
@@ -222,9 +230,11 @@ def generate(out: str | os.PathLike, cfg: SynthConfig = SynthConfig(),
     _write_tsv(root / "evaluation_setup" / "fold1_evaluate.csv", labelled, [row(p) + [p.scene] for p in evaluate])
     _write_tsv(root / "evaluation_setup" / "fold1_test.csv", ["filename_audio", "filename_video"],
                [row(p) for p in evaluate])
+    sources = list(SOURCES) + ([pair for pairs in (congruence_plan(sc)[0] for sc in SCENES if congruence_plan(sc))
+                                for pair in pairs if pair not in SOURCES] if cfg.congruence else [])
     truth = {
         "config": cfg.to_dict(),
-        "sources": [list(s) for s in SOURCES],
+        "sources": [list(s) for s in dict.fromkeys(sources)],
         "clips": {p.stem: {"scene": p.scene, "events": list(p.events), "objects": list(p.objects),
                            "pairs": [list(x) for x in p.pairs]} for p in plans},
     }

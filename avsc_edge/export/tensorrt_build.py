@@ -12,7 +12,6 @@ of incremental streaming); a timing cache saved next to the plan and reused; a w
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +39,11 @@ def input_profiles(info: ArtifactInfo, graph: str, batch: tuple[int, int, int]) 
     f, c, m = info.feature_config, info.clip_config, info.model_config
     lo, opt, hi = batch
     T, F = window_frames(info), c.num_frames
-    stride = 2 ** len(m.audio_channels)
-    n_tok = math.ceil(T / stride)
+    stride = 2 ** (len(m.audio_channels) - 1)    # the audio CNN's time stride
+    n_tok = T // stride
 
-    def b(*dims, frames_axis=False):
-        first = dims
-        return ((lo, *first), (opt, *first), (hi, *first))
+    def b(*dims):
+        return ((lo, *dims), (opt, *dims), (hi, *dims))
 
     profiles = {
         "full": {"log_mel": b(1, f.n_mels, T), "frames": b(F, 3, c.frame_size, c.frame_size)},

@@ -2,6 +2,6 @@
 from __future__ import annotations
 
 from .avsc import AVSCModel, ModelOutput
-from .ceoa import ceoa_loss, event_object_similarity
+from .ceoa import ceoa_loss
 
-__all__ = ["AVSCModel", "ModelOutput", "ceoa_loss", "event_object_similarity"]
+__all__ = ["AVSCModel", "ModelOutput", "ceoa_loss"]

@@ -61,6 +61,16 @@ class AVSCModel(nn.Module):
         self.cross = CrossModalAttention(d, cfg.heads, cfg.dropout) if both else None
         self.fusion_head = SceneHead(2 * d, d, cfg.n_scenes, cfg.dropout) if both else None
 
+    def use_fused_attention(self, on: bool = True) -> "AVSCModel":
+        """Inference only: run the attention cores on the SDK's fused kernels (C++ on CPU, CUDA on
+        GPU) instead of PyTorch ops. Training and export keep the PyTorch ops (gradients, ONNX)."""
+        from .attention import MultiHeadAttention
+
+        for m in self.modules():
+            if isinstance(m, MultiHeadAttention):
+                m.fused = on
+        return self
+
     # -- parts -------------------------------------------------------------------------------
     def audio_tokens(self, log_mel: torch.Tensor) -> torch.Tensor:
         """Log-mel ``[B, 1, n_mels, T]`` -> time tokens ``[B, ceil(T / 2**blocks), C]``."""
@@ -119,16 +129,20 @@ class AVSCModel(nn.Module):
 
     def loss(self, out: ModelOutput, labels: torch.Tensor, event_tags: torch.Tensor | None = None,
              object_tags: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Scene CE + single-modality CE + lambda * CEOA + tag BCE; returns (total, parts)."""
+        """Scene CE + single-modality CE + lambda * CEOA + presence BCE; returns (total, parts).
+
+        Presence targets (``event_tags`` / ``object_tags``, soft or hard) are the dataset's tags or
+        the taggers' pseudo-labels; CEOA's positives and negatives are the slots they mark present."""
         cfg = self.cfg
         parts = {"scene": F.cross_entropy(out.scene_logits, labels)}
         if len(out.modalities) == 2:
             parts["single"] = cfg.single_modality_weight * (
                 F.cross_entropy(out.audio_logits, labels) + F.cross_entropy(out.visual_logits, labels))
             if cfg.uses_ceoa and labels.shape[0] > 1:
-                parts["ceoa"] = cfg.ceoa_weight * ceoa_loss(
-                    out.event_emb, out.object_emb, cfg.ceoa_temperature,
-                    torch.sigmoid(out.event_logits).detach(), torch.sigmoid(out.object_logits).detach())
+                pe = event_tags if event_tags is not None else torch.sigmoid(out.event_logits).detach()
+                po = object_tags if object_tags is not None else torch.sigmoid(out.object_logits).detach()
+                parts["ceoa"] = cfg.ceoa_weight * ceoa_loss(out.event_emb, out.object_emb, pe, po,
+                                                            cfg.ceoa_temperature)
         if event_tags is not None and out.event_logits is not None:
             parts["event_tags"] = cfg.tag_weight * F.binary_cross_entropy_with_logits(out.event_logits, event_tags)
         if object_tags is not None and out.object_logits is not None:

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 
 class ConvBlock(nn.Module):
-    """PANNs' ConvBlock: two 3x3 conv + BN + ReLU, then 2x2 average pooling."""
+    """PANNs' ConvBlock: two 3x3 conv + BN + ReLU, then average pooling (floor, as PANNs)."""
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
@@ -17,14 +17,18 @@ class ConvBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pool: bool = True) -> torch.Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
         x = F.relu(self.bn2(self.conv2(x)))
-        return F.avg_pool2d(x, 2, ceil_mode=True)
+        return F.avg_pool2d(x, 2) if pool else x
 
 
 class AudioBackbone(nn.Module):
-    """Log-mel ``[B, 1, n_mels, T]`` -> time tokens ``[B, T', C]`` (frequency averaged out)."""
+    """Log-mel ``[B, 1, n_mels, T]`` -> time tokens ``[B, T // 2**(blocks-1), C]``, laid out as PANNs'
+    Cnn14 is: internally ``[B, 1, T, n_mels]`` (so PANNs kernels load as they are), ``bn0`` over the
+    mel bins, every block but the last pooling 2x2, dropout 0.2 between blocks in training, and the
+    frequency axis averaged out. Token ``j`` covers mel frames ``[j*P, (j+1)*P)``, ``P`` = :attr:`stride`;
+    trailing frames that do not fill a token are dropped, as PANNs' pooling does."""
 
     def __init__(self, n_mels: int, channels: tuple[int, ...]) -> None:
         super().__init__()
@@ -34,12 +38,15 @@ class AudioBackbone(nn.Module):
             self.add_module(f"conv_block{i}", ConvBlock(cin, cout))
         self.num_blocks = len(channels)
         self.out_channels = channels[-1]
+        self.stride = 2 ** (self.num_blocks - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # normalise each mel bin, as PANNs do
+        x = x.transpose(2, 3)                                 # [B, 1, T, M] as PANNs
+        x = self.bn0(x.transpose(1, 3)).transpose(1, 3)       # normalise each mel bin
         for i in range(1, self.num_blocks + 1):
-            x = getattr(self, f"conv_block{i}")(x)
-        return x.mean(dim=2).transpose(1, 2)
+            x = getattr(self, f"conv_block{i}")(x, pool=i < self.num_blocks)
+            x = F.dropout(x, p=0.2, training=self.training)
+        return x.mean(dim=3).transpose(1, 2)                  # frequency averaged out: [B, T', C]
 
 
 class BasicBlock(nn.Module):

@@ -27,7 +27,7 @@ class SlotPooling(nn.Module):
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.proj(tokens)
         q = self.queries.unsqueeze(0).expand(x.shape[0], -1, -1)
-        attended, _ = self.attn(q, x)
+        attended, _ = self.attn(q, x, need_weights=False)
         emb = self.norm(q + self.drop(attended))
         logits = (emb * self.presence_weight).sum(-1) + self.presence_bias
         return emb, logits

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import MultiHeadAttention
+from .attention import MultiHeadAttention, fused_attention
 
 
 class CrossModalAttention(nn.Module):
@@ -22,9 +22,17 @@ class CrossModalAttention(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, events: torch.Tensor, objects: torch.Tensor):
-        """-> (events', objects', weights events->objects ``[B,Ne,No]``, objects->events ``[B,No,Ne]``)."""
-        e_att, w_eo = self.event_to_object(events, objects)
-        o_att, w_oe = self.object_to_event(objects, events)
+        """-> (events', objects', weights events->objects ``[B,Ne,No]``, objects->events ``[B,No,Ne]``;
+        the latter None on the fused inference path, which needs only the first as explanation)."""
+        eo, oe = self.event_to_object, self.object_to_event
+        if eo.fused and not torch.is_grad_enabled():
+            pe, po = eo.project(events, objects), oe.project(objects, events)
+            out_e, out_o = fused_attention(pe, po, scale=eo.scale)   # both directions, one kernel call
+            e_att, o_att = eo.merge(out_e), oe.merge(out_o)
+            w_eo, w_oe = eo.weights(pe[0], pe[1]).mean(dim=1), None
+        else:
+            e_att, w_eo = eo(events, objects)
+            o_att, w_oe = oe(objects, events)
         e = self.norm_e(events + self.drop(e_att))
         o = self.norm_o(objects + self.drop(o_att))
         e = self.norm_e2(e + self.drop(self.ffn_e(e)))

@@ -24,10 +24,12 @@ class LoadReport:
     unused: list[str] = field(default_factory=list)
 
 
-def _read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state dict from ``.pth``/``.pt`` (weights only) or ``.safetensors``; PANNs' and Lightning's
+    wrappers (``model``, ``state_dict``) and DDP's ``module.`` prefix are undone."""
     path = Path(path)
     if not path.is_file():
-        raise ArtifactError(f"{path}: pretrained checkpoint not found")
+        raise ArtifactError(f"{path}: pretrained checkpoint not found (nothing is downloaded: pass a file you have)")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -55,18 +57,30 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], strict_shapes: 
             report.loaded.append(name)
     report.missing = [k for k in own if k not in updated]
     if strict_shapes and report.mismatched:
-        raise ArtifactError("pretrained weights do not fit: " + "; ".join(report.mismatched[:5]))
+        raise ArtifactError("pretrained weights do not fit: " + "; ".join(report.mismatched[:5]) +
+                            "; the model preset must match the checkpoint's architecture (base = CNN14 + ResNet-18)")
     if not report.loaded:
-        raise ArtifactError("no parameter of the pretrained checkpoint matched the backbone by name")
+        raise ArtifactError("no parameter of the pretrained checkpoint matched the backbone by name; expected "
+                            "PANNs Cnn14 names (bn0.*, conv_block1.conv1.weight, ...) or torchvision ResNet names "
+                            "(conv1.weight, bn1.*, layer1.0.conv1.weight, ...)")
     module.load_state_dict({**own, **updated})
     return report
 
 
 def load_panns(backbone: nn.Module, path: str | os.PathLike) -> LoadReport:
-    """PANNs Cnn14-style weights into :class:`~avsc_edge.model.backbones.AudioBackbone`."""
-    return load_into(backbone, _read_state(path))
+    """PANNs Cnn14-style weights into :class:`~avsc_edge.model.backbones.AudioBackbone` (same layout:
+    kernels load as they are). Every backbone parameter must be found, with its shape."""
+    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, "PANNs Cnn14")
 
 
 def load_resnet(backbone: nn.Module, path: str | os.PathLike) -> LoadReport:
     """torchvision ResNet-style weights into :class:`~avsc_edge.model.backbones.VisualBackbone`."""
-    return load_into(backbone, _read_state(path))
+    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, "torchvision ResNet")
+
+
+def _complete(report: LoadReport, path, layout: str) -> LoadReport:
+    absent = [k for k in report.missing if not k.endswith("num_batches_tracked")]
+    if absent:
+        raise ArtifactError(f"{path}: the {layout} checkpoint lacks {absent[:5]} of the backbone; the preset's "
+                            "backbone must be the checkpoint's architecture (base = CNN14 + ResNet-18)")
+    return report

@@ -23,6 +23,7 @@ import numpy as np
 from ..artifact import OUTPUT_NAMES
 from ..config import ArtifactInfo
 from ..errors import InputError
+from ..features import unique_frames
 
 
 @dataclass(frozen=True)
@@ -68,27 +69,6 @@ def zeros_for_missing(info: ArtifactInfo, batch: int, num_frames: int | None = N
             "frame_logits": np.zeros((batch, f, m.n_objects), np.float32)}
 
 
-def unique_frames(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(indices of the distinct frames, inverse map): frames that are exact copies (the keyframe
-    policy hands the same keyframe to neighbouring sample times) are encoded once."""
-    if len(flat) < 2:
-        return np.arange(len(flat)), np.arange(len(flat))
-    prints = flat.reshape(len(flat), -1)[:, ::997]          # a cheap fingerprint, confirmed below
-    first: dict[bytes, list[int]] = {}
-    inverse = np.empty(len(flat), np.int64)
-    keep: list[int] = []
-    for i, fp in enumerate(prints):
-        for j in first.setdefault(fp.tobytes(), []):
-            if np.array_equal(flat[keep[j]], flat[i]):
-                inverse[i] = j
-                break
-        else:
-            first[fp.tobytes()].append(len(keep))
-            inverse[i] = len(keep)
-            keep.append(i)
-    return np.asarray(keep), inverse
-
-
 def encode_window_frames(backend: Backend, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``[B, F, 3, S, S]`` -> per-frame slots ``[B, F, N_o, d]`` / ``[B, F, N_o]``: one batched call
     over the distinct frames."""
@@ -115,12 +95,17 @@ def check_inputs(info: ArtifactInfo, log_mel: np.ndarray | None, frames: np.ndar
             raise InputError(f"{name} has shape {list(arr.shape)} {arr.dtype}, the model expects {shape} float32")
 
 
-def run(backend: Backend, log_mel: np.ndarray | None, frames) -> dict:
+def run(backend: Backend, log_mel: np.ndarray | None, frames, wave: np.ndarray | None = None) -> dict:
     """The full model on a batch of windows, through the backend's parts; returns what the
     classifier reads (see :func:`select_outputs`). ``frames`` may be a callable returning them:
-    it is called after the audio branch has run (frames still decoding meanwhile)."""
+    it is called after the audio branch has run (frames still decoding meanwhile). A backend with
+    ``device_features`` takes the windows' samples (``wave [W, n]``) instead of their log-mel and
+    computes the features on its device."""
     e = el = fe = fl = None
-    if log_mel is not None:
+    if log_mel is None and wave is not None:
+        e, el = backend.audio_slots(backend.audio_tokens_from_wave(np.ascontiguousarray(wave, np.float32)))
+        log_mel = wave
+    elif log_mel is not None:
         check_inputs(backend.info, log_mel, None)
         e, el = backend.audio_slots(backend.audio_tokens(log_mel))
     if callable(frames):

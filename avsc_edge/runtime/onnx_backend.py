@@ -16,6 +16,7 @@ import numpy as np
 from ..artifact import PARTS, info_from_metadata, part_paths
 from ..errors import ArtifactError, InputError
 from .backend import EngineInfo, outputs_dict, zeros_for_missing
+from ..threads import default_threads
 from .onnx_file import check_external_data, read_metadata_props
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"],
@@ -28,8 +29,6 @@ def session_options(threads: int | None):
     process may use), one inter-op thread, and idle threads that sleep instead of spin-waiting, so
     they do not steal the cores that decoding and the log-mel kernel need between calls."""
     import onnxruntime as ort
-
-    from ..threads import default_threads
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = int(threads or default_threads())
@@ -78,7 +77,7 @@ class OnnxBackend:
                 raise ArtifactError(f"{paths[part]}: does not belong to {path.name} (another export?); re-export")
         provider = self.sessions["frames"].get_providers()[0]
         self.engine = EngineInfo(self.name, self.precision, "cpu" if provider == "CPUExecutionProvider" else "cuda",
-                                 provider, threads)
+                                 provider, int(threads or default_threads()))
 
     def _run(self, part: str, *arrays: np.ndarray) -> list[np.ndarray]:
         names, outputs = PARTS[part]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _native
 from ..artifact import PARTS, part_paths
 from ..config import ArtifactInfo
 from ..errors import ArtifactError, DependencyError
@@ -97,7 +98,6 @@ class _Engine:
 
 class TensorRTBackend:
     name = "tensorrt"
-    device_features = True
 
     def __init__(self, path: str | os.PathLike, device: str = "cuda", threads: int | None = None) -> None:
         path = Path(path)
@@ -120,6 +120,7 @@ class TensorRTBackend:
         self.engines = {part: _Engine(trt, runtime, read_plan(p)[1], str(p), self.stream) for part, p in paths.items()}
         self.engine = EngineInfo(self.name, self.precision, "cuda", f"TensorRT {trt.__version__} (sm_{cc})", threads)
         self._mel_plan = None
+        self.device_features = _native.cuda_available()   # the extension built with CUDA
 
     def _run(self, part: str, *arrays: np.ndarray) -> list[np.ndarray]:
         names, outputs = PARTS[part]
@@ -140,7 +141,7 @@ class TensorRTBackend:
         eng = self.engines["audio_tokens"]
         b, n = waves.shape
         out_ptr = eng.bind_input("log_mel", (b, 1, f.n_mels, f.num_frames(n)))
-        self._mel_plan.run_host(waves, out_ptr, int(self.stream))
+        self._mel_plan.run_host(waves, out_ptr, int(self.stream), capacity=eng.buffers["log_mel"][1] // 4)
         return eng({}, on_device=("log_mel",))["tokens"]
 
     def audio_slots(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

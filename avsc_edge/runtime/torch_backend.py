@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from .. import _native
 from ..checkpoint import load_checkpoint
 from ..errors import ArtifactError, InputError, require
 from .backend import EngineInfo
@@ -33,9 +34,13 @@ class TorchBackend:
         except RuntimeError as exc:
             raise ArtifactError(f"{path}: weights do not match the model config they carry ({exc})") from exc
         self.model.to(device).eval()
-        self.engine = EngineInfo(self.name, self.precision, "cuda" if device.startswith("cuda") else "cpu",
-                                 f"torch-{torch.__version__}", n)
+        self.model.use_fused_attention(True)
+        on_gpu = device.startswith("cuda")
+        self.engine = EngineInfo(self.name, self.precision, "cuda" if on_gpu else "cpu", f"torch-{torch.__version__}", n)
         self._torch = torch
+        # on a GPU, the fused CUDA log-mel computes each window's features on the device
+        self.device_features = on_gpu and _native.cuda_available()
+        self._mel = None
 
     def _in(self, a: np.ndarray | None):
         return None if a is None else self._torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device)
@@ -47,6 +52,21 @@ class TorchBackend:
     def audio_tokens(self, log_mel: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():
             return self._out(self.model.audio_tokens(self._in(log_mel)))
+
+    def audio_tokens_from_wave(self, waves: np.ndarray) -> np.ndarray:
+        """Windows of samples ``[B, n]`` -> tokens, the log-mel computed on the GPU by the fused CUDA
+        kernel (a cached plan) straight into the model's input tensor, on PyTorch's current stream."""
+        from ..features import LogMelCuda
+
+        torch, f = self._torch, self.info.feature_config
+        if self._mel is None:
+            self._mel = LogMelCuda(f)
+        b, n = waves.shape
+        x = torch.from_numpy(np.ascontiguousarray(waves, np.float32)).to(self.device)
+        out = torch.empty((b, 1, f.n_mels, self._mel.frames(n)), dtype=torch.float32, device=self.device)
+        self._mel(x, out.view(b, f.n_mels, -1), torch.cuda.current_stream(out.device).cuda_stream)
+        with torch.inference_mode():
+            return self._out(self.model.audio_tokens(out))
 
     def audio_slots(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self._torch.inference_mode():

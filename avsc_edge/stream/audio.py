@@ -2,18 +2,18 @@
 CNN's time tokens computed incrementally.
 
 Time tokens lie on a fixed grid of the stream's mel frames: token ``j`` covers frames
-``[j*P, (j+1)*P)`` (``P = 2**blocks``, the CNN's time stride). The audio window ending at mel frame
-``e`` is the ``ceil(T / P)`` tokens up to the one holding ``e``, i.e. the mel frames from the first
-token's start to ``e`` (a window aligned to the grid, of about the trained length ``T``).
+``[j*P, (j+1)*P)`` (``P``, the CNN's time stride; trailing frames that do not fill a token are
+dropped, as in a window of ``predict``). The audio window ending at mel frame ``e`` is the
+``T // P`` complete tokens up to ``e``, i.e. the mel frames of those tokens: a window aligned to the
+grid, of the trained length ``T`` up to ``P - 1`` frames.
 
 * From scratch (``incremental=False``): the CNN over those mel frames, zero-padded at both ends,
   exactly as :meth:`Classifier.predict` runs a window.
 * Incremental: each token is computed once, when its frames are complete, from its frames plus
-  ``margin`` tokens of real audio before it (right of it: zero padding, as at any window's end);
-  only the newest, partial token is recomputed per window. Per hop the CNN sees about
-  ``hop + (1 + margin) * P`` frames instead of ``T``. The two differ only by the context a cached
-  token saw at its right edge and at the window's left edge: ``tests/test_stream.py`` states and
-  checks the tolerance, ``benchmarks/README.md`` the speed.
+  ``margin`` tokens of real audio before it (right of it: zero padding, as at any window's end).
+  Per hop the CNN sees about ``hop + margin * P`` frames instead of ``T``. The two differ only by
+  the context a cached token saw at its right edge and at the window's left edge:
+  ``tests/test_stream.py`` states and checks the tolerance, ``benchmarks/README.md`` the speed.
 """
 from __future__ import annotations
 
@@ -111,38 +111,31 @@ class AudioTrack:
 
 
 class TokenCache:
-    """The audio CNN's time tokens of one track, computed once per token (see the module doc)."""
+    """The audio CNN's time tokens of one track, each computed once (see the module doc)."""
 
     def __init__(self, backend, stride: int, margin: int = 1, keep: int = 256) -> None:
         self.backend, self.stride, self.margin, self.keep = backend, stride, margin, keep
         self.tokens: OrderedDict[int, np.ndarray] = OrderedDict()
         self.frames_computed = 0     # mel frames fed to the CNN (for benchmarks)
 
-    def window(self, track: AudioTrack, j0: int, e: int) -> np.ndarray:
-        """Tokens ``j0..e // P`` -> ``[1, n, C]`` (the last one partial when ``e`` ends mid-token)."""
+    def window(self, track: AudioTrack, j0: int, j1: int) -> np.ndarray:
+        """Tokens ``j0..j1`` (complete ones: frame ``(j1 + 1) * P - 1`` exists) -> ``[1, n, C]``."""
         P = self.stride
-        j1 = e // P
         missing = [j for j in range(max(j0, 0), j1 + 1) if j not in self.tokens]
-        fresh: dict[int, np.ndarray] = {}
         if missing:
             first = max(0, missing[0] - self.margin)
-            mel = track.mel_frames(first * P, e)
+            mel = track.mel_frames(first * P, (j1 + 1) * P - 1)
             tokens = self.backend.audio_tokens(mel[None, None])[0]
             self.frames_computed += mel.shape[1]
             for i, tok in enumerate(tokens):
-                j = first + i
-                if j < missing[0]:
-                    continue
-                fresh[j] = tok
-                if (j + 1) * P - 1 <= e:          # complete: computed once, kept
-                    self.tokens[j] = tok
+                if first + i >= missing[0]:
+                    self.tokens[first + i] = tok
             while len(self.tokens) > self.keep:
                 self.tokens.popitem(last=False)
-        picked = [fresh[j] if j in fresh else self.tokens[j] for j in range(max(j0, 0), j1 + 1)]
-        return np.stack(picked)[None]
+        return np.stack([self.tokens[j] for j in range(max(j0, 0), j1 + 1)])[None]
 
 
-def scratch_tokens(backend, track: AudioTrack, j0: int, e: int, stride: int) -> np.ndarray:
+def scratch_tokens(backend, track: AudioTrack, j0: int, j1: int, stride: int) -> np.ndarray:
     """The CNN over the window's mel frames recomputed from the raw samples (zero-padded edges)."""
-    mel = track.recompute(max(j0, 0) * stride, e)
+    mel = track.recompute(max(j0, 0) * stride, (j1 + 1) * stride - 1)
     return backend.audio_tokens(mel[None, None])

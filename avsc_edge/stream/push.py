@@ -64,11 +64,11 @@ class StreamClassifier:
                  config: StreamConfig | None = None, on_prediction: Callable[[Prediction], None] | None = None,
                  max_queue: int = 256, max_predictions: int = 64, threads: int | None = None,
                  source: str | None = None, device: str = "cpu") -> None:
-        from ..classifier import Classifier
+        from ..runtime.loader import open_backend
 
-        clf = model if isinstance(model, Classifier) else Classifier(model, device=device, threads=threads)
+        backend = getattr(model, "backend", None) or open_backend(model, device, threads)
         self.config = config or StreamConfig(hop=hop)
-        self.state = StreamState(clf, sample_rate, self.config, source)
+        self.state = StreamState(backend, sample_rate, self.config, source)
         self.on_prediction = on_prediction
         self._inputs = _DropOldestQueue(max_queue)
         self._outputs = _DropOldestQueue(max_predictions)

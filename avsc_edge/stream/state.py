@@ -15,7 +15,6 @@ A window of a file exactly one window long, streamed with ``hop = window``, equa
 """
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -61,12 +60,14 @@ class StreamConfig(JsonConfig):
 
 
 class StreamState:
-    """Rolling-window classification over a classifier's backend. ``add_audio`` / ``add_frame``
-    return the predictions that became due (usually zero or one); ``finish`` flushes the end."""
+    """Rolling-window classification over a backend (a :class:`~avsc_edge.Classifier`'s
+    ``backend``, or a Classifier). ``add_audio`` / ``add_frame`` return the predictions that became
+    due (usually zero or one); ``finish`` flushes the end."""
 
-    def __init__(self, classifier, sample_rate: int, config: StreamConfig = StreamConfig(),
+    def __init__(self, backend, sample_rate: int, config: StreamConfig = StreamConfig(),
                  source: str | None = None) -> None:
-        self.clf, self.backend, self.info, self.cfg = classifier, classifier.backend, classifier.info, config
+        self.backend = getattr(backend, "backend", backend)   # a Classifier stands for its backend
+        self.info, self.cfg = self.backend.info, config
         self.features, self.clip = self.info.feature_config, self.info.clip_config
         if self.features.top_db is not None or self.features.pad_mode != "constant" or not self.features.center:
             raise ConfigError("streaming needs a model with FeatureConfig.top_db=None, center=True, pad_mode='constant'")
@@ -77,8 +78,8 @@ class StreamState:
         if not 1000 <= self.sample_rate <= 768_000:
             raise InputError(f"sample rate {self.sample_rate} Hz is outside 1 kHz..768 kHz")
         self.T = self.features.num_frames(int(round(self.clip.seconds * self.features.sr)))
-        self.stride = 2 ** len(model.audio_channels)
-        self.n_tokens = math.ceil(self.T / self.stride)
+        self.stride = 2 ** (len(model.audio_channels) - 1)    # the audio CNN's time stride
+        self.n_tokens = self.T // self.stride
         self.source = source
         self.stats = {"predictions": 0, "late_audio_chunks": 0, "audio_gaps_filled": 0, "audio_restarts": 0,
                       "late_frames": 0, "frames_embedded": 0, "skipped_windows": 0, "audio_frames_computed": 0}
@@ -234,14 +235,17 @@ class StreamState:
         if covered < 0.5 * self.clip.seconds:
             return None
         e = min(self._audio_end_frame(end), a.count - 1)
-        j0 = e // self.stride - self.n_tokens + 1
+        j1 = (e + 1) // self.stride - 1                # the last complete token
+        j0 = j1 - self.n_tokens + 1
+        if j1 < 0:
+            return None
         before = self.tokens.frames_computed
         if self.cfg.incremental:
-            tokens = self.tokens.window(a, j0, e)
+            tokens = self.tokens.window(a, j0, j1)
             self.stats["audio_frames_computed"] += self.tokens.frames_computed - before
         else:
-            tokens = scratch_tokens(self.backend, a, j0, e, self.stride)
-            self.stats["audio_frames_computed"] += e - max(j0, 0) * self.stride + 1
+            tokens = scratch_tokens(self.backend, a, j0, j1, self.stride)
+            self.stats["audio_frames_computed"] += (j1 + 1 - max(j0, 0)) * self.stride
         return self.backend.audio_slots(tokens)
 
     def _frame_window(self, end: float) -> list[tuple[float, np.ndarray]] | None:
@@ -306,7 +310,7 @@ class StreamState:
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
         acc = WindowAccumulator(self.info, probs)
         acc.add(out, [end - self.clip.seconds])
-        pred = acc.result(timings, self.source, notes, self.clf.engine)
+        pred = acc.result(timings, self.source, notes, self.backend.engine)
         pred.timestamp = end
         self.stats["predictions"] += 1
         self.emitted += 1
