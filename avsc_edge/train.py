@@ -93,6 +93,15 @@ def _differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def _check_same_run(saved: dict, run: dict, out: Path, skip: tuple[str, ...] = ()) -> None:
+    """A resumed run must continue the same run: refuse, naming the differences, otherwise."""
+    now = json.loads(json.dumps({k: v for k, v in run.items() if k not in skip}))
+    diff = _differences({k: v for k, v in saved.get("run", {}).items() if k not in skip}, now)
+    if diff:
+        raise ConfigError(f"{out}: --resume with other settings than the run it continues ({'; '.join(diff[:4])}); "
+                          "repeat the original settings or train into a new folder")
+
+
 def _save_state(path: Path, model, opt, sched, epoch: int, history: list[dict], rng: dict, run: dict,
                 vocab: dict) -> None:
     """Weights, optimizer, scheduler, epoch, history, RNG states and the run's configs in ONE file,
@@ -251,6 +260,7 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
         if not state_path.is_file():
             raise ArtifactError(f"{out}: nothing to resume (no {STATE_FILE}); start without --resume")
         saved = _read_state(state_path)
+        _check_same_run(saved[0], _run_config(features, clip, model_cfg, train_cfg, pretrained), out, skip=("model",))
     seed_everything(train_cfg.seed)
     if data is None:
         ds = dataset if isinstance(dataset, TauDataset) else TauDataset(dataset)
@@ -260,10 +270,7 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
     model_cfg, presence = resolve_presence(train_fs, eval_fs, model_cfg, features, pretrained, device, log)
     run = _run_config(features, clip, model_cfg, train_cfg, pretrained)
     if saved is not None:
-        diff = _differences(saved[0]["run"], json.loads(json.dumps(run)))
-        if diff:
-            raise ConfigError(f"{out}: --resume with other settings than the run it continues ({'; '.join(diff[:4])}); "
-                              "repeat the original settings or train into a new folder")
+        _check_same_run(saved[0], run, out)
     model = AVSCModel(model_cfg, features.n_mels)
     loaded = _backbones(model, pretrained, log)
     model.to(device)

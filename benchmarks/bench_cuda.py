@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from avsc_edge import kernels
-from avsc_edge.config import FeatureConfig, ModelConfig, preset
+from avsc_edge.config import ModelConfig, preset
 from avsc_edge.features import LogMelCuda, analysis_window, log_mel_cuda, mel_filterbank
 
 

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from avsc_edge import _native, kernels
+from avsc_edge import kernels
 from avsc_edge.errors import InputError
 
 torch = pytest.importorskip("torch")
@@ -106,6 +106,17 @@ def test_bad_inputs(case, rng, implementation):
         kernels.cross_attention(q, k, v, mask, scale)
 
 
-def test_info_names_the_active_implementation():
-    info = kernels.info()
-    assert info["cross_attention"] == ("c++" if _native.available() else "reference (numpy)")
+def test_info_names_the_active_implementation(monkeypatch, rng):
+    """The built extension is active, and AVSC_EDGE_KERNELS=reference switches every kernel (and what
+    info() reports) to the NumPy reference."""
+    import importlib.util
+
+    built = importlib.util.find_spec("avsc_edge._C") is not None
+    assert kernels.info()["cross_attention"] == ("c++" if built else "reference (numpy)")
+    q = rng.standard_normal((1, 2, 3, 8)).astype(np.float32)
+    calls, original = [], kernels.cross_attention_reference
+    monkeypatch.setattr(kernels, "cross_attention_reference", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setenv("AVSC_EDGE_KERNELS", "reference")
+    assert kernels.info()["cross_attention"] == "reference (numpy)" and kernels.info()["forced_reference"]
+    kernels.cross_attention(q, q, q)
+    assert calls, "the reference path did not run"

@@ -1,6 +1,8 @@
 """`avsc-edge bench` in a small configuration: it runs, and its JSON has every field."""
 import json
 
+import numpy as np
+
 import pytest
 
 pytest.importorskip("torch")
@@ -29,10 +31,17 @@ def test_bench_json_markdown_plot(artifacts, tiny_dataset, tmp_path, capsys):
     rows = data["rows"]
     assert len(rows) == 6 and {(r["backend"], r["precision"], r["batch"]) for r in rows} >= {
         ("pytorch", "fp32", 1), ("onnxruntime", "fp32", 2), ("onnxruntime", "int8", 1)}
+    from avsc_edge import Classifier
+    from avsc_edge.data import TauDataset
+
+    clips = TauDataset(tiny_dataset).clips("evaluate")[:4]
     for r in rows:
         assert set(ROW_FIELDS) <= set(r)
-        assert {"decode", "features", "frames", "inference"} <= set(r["stages"])
-        assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] and r["clips_per_s"] > 0 and 0 <= r["accuracy"] <= 1
+        assert {"decode", "features", "frames", "inference"} <= set(r["stages"]) and r["stages"]["inference"] > 0
+        assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] and r["clips_per_s"] > 0 and r["trained"]
+        clf = Classifier(r["artifact"])  # the row's accuracy is that of the artifact's predictions
+        expected = np.mean([clf.predict(c.video).label == c.label for c in clips])
+        assert r["accuracy"] == pytest.approx(expected)
     assert md.read_text().count("\n") == 8 and png.read_bytes()[:4] == b"\x89PNG"
     assert "onnxruntime" in capsys.readouterr().out
 

@@ -37,7 +37,14 @@ def test_eval_and_predict(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
     png = tmp_path / "cm.png"
     assert main(["eval", str(tiny_checkpoint), str(tiny_dataset), "--plot", str(png), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
-    assert m["count"] == 10 and 0 <= m["accuracy"] <= 1 and png.stat().st_size > 1000
+    from avsc_edge import Classifier
+    from avsc_edge.data import TauDataset
+
+    clips = TauDataset(tiny_dataset).clips("evaluate")
+    clf = Classifier(tiny_checkpoint)
+    correct = [clf.predict(audio=c.audio, video=c.video).label == c.label for c in clips]
+    assert m["count"] == 10 and m["accuracy"] == pytest.approx(sum(correct) / 10)  # eval == predict's first window
+    assert png.stat().st_size > 1000
     from avsc_edge.export.pipeline import run_recipe
     from avsc_edge.export.recipes import load_recipe
 
@@ -55,6 +62,12 @@ def test_demo_small(tmp_path, capsys):
     pytest.importorskip("torch")
     assert main(["demo", "--out", str(tmp_path), "--clips", "20", "--epochs", "1", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    for name in ("model.safetensors", "confusion.png", "summary.json", "data/meta.csv"):
+    for name in ("model.safetensors", "model.onnx", "model.int8.onnx", "model.int8.heads.onnx", "confusion.png",
+                 "summary.json", "data/meta.csv"):
         assert (tmp_path / name).is_file(), name
-    assert summary["prediction"]["label"] in summary["prediction"]["scores"]
+    from avsc_edge import Classifier
+
+    clip = summary["prediction"]["source"]   # the demo's prediction is the INT8 model's on that clip
+    again = Classifier(tmp_path / "model.int8.onnx").predict(clip)
+    assert again.label == summary["prediction"]["label"]
+    assert again.confidence == pytest.approx(summary["prediction"]["confidence"], abs=1e-6)

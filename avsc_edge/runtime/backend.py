@@ -58,6 +58,30 @@ class Backend(Protocol):
               frame_emb: np.ndarray | None, frame_logits: np.ndarray | None) -> dict[str, np.ndarray]: ...
 
 
+class GraphParts:
+    """The parts of a backend that runs one graph per part (ONNX Runtime sessions, TensorRT engines):
+    subclasses provide ``_run(part, *inputs) -> list of outputs`` in the order of ``PARTS``."""
+
+    info: ArtifactInfo
+
+    def _run(self, part: str, *arrays: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def audio_tokens(self, log_mel: np.ndarray) -> np.ndarray:
+        return self._run("audio_tokens", log_mel)[0]
+
+    def audio_slots(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e, el = self._run("audio_slots", tokens)
+        return e, el
+
+    def encode_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fe, fl = self._run("frames", frames)
+        return fe, fl
+
+    def heads(self, event_emb, event_logits, frame_emb, frame_logits) -> dict[str, np.ndarray]:
+        return outputs_dict(self._run("heads", *heads_inputs(self.info, event_emb, event_logits, frame_emb, frame_logits)))
+
+
 def zeros_for_missing(info: ArtifactInfo, batch: int, num_frames: int | None = None) -> dict[str, np.ndarray]:
     """Stand-ins for a missing modality's slots: graphs need every input, and the single-modality
     head that is read does not depend on them."""
@@ -67,6 +91,14 @@ def zeros_for_missing(info: ArtifactInfo, batch: int, num_frames: int | None = N
             "event_logits": np.zeros((batch, m.n_events), np.float32),
             "frame_emb": np.zeros((batch, f, m.n_objects, m.d), np.float32),
             "frame_logits": np.zeros((batch, f, m.n_objects), np.float32)}
+
+
+def heads_inputs(info: ArtifactInfo, event_emb, event_logits, frame_emb, frame_logits) -> list[np.ndarray]:
+    """The heads graph's four inputs, with zeros standing in for a missing modality."""
+    batch = (event_emb if event_emb is not None else frame_emb).shape[0]
+    zeros = zeros_for_missing(info, batch, frame_emb.shape[1] if frame_emb is not None else None)
+    return [x if x is not None else zeros[k] for k, x in (("event_emb", event_emb), ("event_logits", event_logits),
+                                                        ("frame_emb", frame_emb), ("frame_logits", frame_logits))]
 
 
 def encode_window_frames(backend: Backend, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..artifact import PARTS, info_from_metadata, part_paths
 from ..errors import ArtifactError, InputError
-from .backend import EngineInfo, outputs_dict, zeros_for_missing
+from .backend import EngineInfo, GraphParts
 from ..threads import default_threads
 from .onnx_file import check_external_data, read_metadata_props
 
@@ -55,7 +55,7 @@ def open_session(path: Path, device: str, threads: int | None):
         raise ArtifactError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from exc
 
 
-class OnnxBackend:
+class OnnxBackend(GraphParts):
     name = "onnxruntime"
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> None:
@@ -83,22 +83,3 @@ class OnnxBackend:
         names, outputs = PARTS[part]
         feeds = {n: np.ascontiguousarray(a, np.float32) for n, a in zip(names, arrays)}
         return self.sessions[part].run(list(outputs), feeds)
-
-    def audio_tokens(self, log_mel: np.ndarray) -> np.ndarray:
-        return self._run("audio_tokens", log_mel)[0]
-
-    def audio_slots(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e, el = self._run("audio_slots", tokens)
-        return e, el
-
-    def encode_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fe, fl = self._run("frames", frames)
-        return fe, fl
-
-    def heads(self, event_emb, event_logits, frame_emb, frame_logits) -> dict[str, np.ndarray]:
-        batch = (event_emb if event_emb is not None else frame_emb).shape[0]
-        frames = frame_emb.shape[1] if frame_emb is not None else None
-        zeros = zeros_for_missing(self.info, batch, frames)
-        args = [x if x is not None else zeros[k] for k, x in (("event_emb", event_emb), ("event_logits", event_logits),
-                                                            ("frame_emb", frame_emb), ("frame_logits", frame_logits))]
-        return outputs_dict(self._run("heads", *args))

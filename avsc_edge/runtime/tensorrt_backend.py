@@ -21,7 +21,7 @@ from ..artifact import PARTS, part_paths
 from ..config import ArtifactInfo
 from ..errors import ArtifactError, DependencyError
 from . import gpu
-from .backend import EngineInfo, outputs_dict, zeros_for_missing
+from .backend import EngineInfo, GraphParts
 from .plan_format import check_compatible, read_plan, read_plan_header
 
 
@@ -96,7 +96,7 @@ class _Engine:
         self.buffers.clear()
 
 
-class TensorRTBackend:
+class TensorRTBackend(GraphParts):
     name = "tensorrt"
 
     def __init__(self, path: str | os.PathLike, device: str = "cuda", threads: int | None = None) -> None:
@@ -127,9 +127,6 @@ class TensorRTBackend:
         out = self.engines[part](dict(zip(names, arrays)))
         return [out[n] for n in outputs]
 
-    def audio_tokens(self, log_mel: np.ndarray) -> np.ndarray:
-        return self._run("audio_tokens", log_mel)[0]
-
     def audio_tokens_from_wave(self, waves: np.ndarray) -> np.ndarray:
         """Windows of samples ``[B, n]`` -> tokens, the log-mel computed on the GPU into the
         ``audio_tokens`` engine's input buffer (see :class:`avsc_edge.features.LogMelCuda`)."""
@@ -143,21 +140,6 @@ class TensorRTBackend:
         out_ptr = eng.bind_input("log_mel", (b, 1, f.n_mels, f.num_frames(n)))
         self._mel_plan.run_host(waves, out_ptr, int(self.stream), capacity=eng.buffers["log_mel"][1] // 4)
         return eng({}, on_device=("log_mel",))["tokens"]
-
-    def audio_slots(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e, el = self._run("audio_slots", tokens)
-        return e, el
-
-    def encode_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fe, fl = self._run("frames", frames)
-        return fe, fl
-
-    def heads(self, event_emb, event_logits, frame_emb, frame_logits) -> dict[str, np.ndarray]:
-        batch = (event_emb if event_emb is not None else frame_emb).shape[0]
-        zeros = zeros_for_missing(self.info, batch, frame_emb.shape[1] if frame_emb is not None else None)
-        args = [x if x is not None else zeros[k] for k, x in (("event_emb", event_emb), ("event_logits", event_logits),
-                                                            ("frame_emb", frame_emb), ("frame_logits", frame_logits))]
-        return outputs_dict(self._run("heads", *args))
 
     def __del__(self) -> None:
         for eng in getattr(self, "engines", {}).values():
