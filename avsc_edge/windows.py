@@ -227,8 +227,12 @@ class Recording:
             yield _mono(block)
 
     def _frames_for(self, index: int) -> np.ndarray:
-        """The window's frames, normalised (on the frame thread)."""
+        """The window's frames, normalised (on the frame thread). Sample times past the end of the
+        video (a trailing partial window) take its last moment: no decoding to the end of the
+        file in search of frames that do not exist."""
         times = media.window_frame_times(index * self.clip.seconds, self.clip.seconds, self.clip.num_frames)
+        if self._frames.duration:
+            times = np.minimum(times, self._frames.duration)
         rgb = self._frames.at(times)
         t0 = time.perf_counter()
         frames = _normalize_unique(rgb)

@@ -148,6 +148,10 @@ def test_recipes_are_complete_and_strict(tmp_path):
         load_recipe(str(bad))
     with pytest.raises(ConfigError, match="unknown recipe"):
         load_recipe("raspberry-pi")
+    bad.write_text('{"name": "x", "description": "", "target": "onnxruntime", "precision": "int8", '
+                   '"calibration": {"per_chanel": false}}')
+    with pytest.raises(ConfigError, match="per_chanel"):
+        load_recipe(str(bad))
 
 
 def test_int8_without_calibration_data_is_a_clear_error(tiny_checkpoint, tmp_path):
@@ -219,3 +223,17 @@ def test_foreign_garbage_and_incomplete_onnx(fp32, tmp_path):
     shutil.copy(part_paths(fp32)["frames"], part_paths(lonely)["heads"])
     with pytest.raises(ArtifactError, match="does not belong"):
         Classifier(lonely)
+
+
+def test_int8_keeps_the_stem_convolutions_fp32_and_the_rest_quantised(int8):
+    """The convolutions on the log-mel and on the RGB frames (<= 3 input channels) are not preceded
+    by a DequantizeLinear on their weights; every other convolution is."""
+    for name, path in graph_paths(int8.artifact).items():
+        proto = onnx.load(str(path))
+        producer = {o: n for n in proto.graph.node for o in n.output}
+        convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+        quantised = {n.name for n in convs if getattr(producer.get(n.input[1]), "op_type", "") == "DequantizeLinear"}
+        stems = {n.name for n in convs} - quantised
+        expected = {"full": 2, "audio_tokens": 1, "frames": 1}.get(name, 0)
+        assert len(stems) == expected and len(quantised) == len(convs) - expected, name
+        assert set(read_onnx_info(path).metrics["quantization"]["fp32_nodes"]) == stems, name

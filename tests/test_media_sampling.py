@@ -173,6 +173,21 @@ def test_windows_after_the_video_ends_are_audio_only(tmp_path, tiny_checkpoint):
     assert p.modalities == ("audio", "visual") and any("video track ends" in n for n in p.notes)
 
 
+def test_a_trailing_partial_window_samples_no_time_past_the_video(tmp_path, monkeypatch):
+    from avsc_edge.windows import Recording
+
+    path = write_numbered(tmp_path / "v.mp4", 32, fps=10.0, gop=5)   # 3.2 s: window 2 is 40 % empty
+    asked = []
+    real = media.FrameSampler.sample
+    monkeypatch.setattr(media.FrameSampler, "sample", lambda self, t: asked.append(np.asarray(t)) or real(self, t))
+    rec = Recording.from_files(None, path, FeatureConfig(), ClipConfig(seconds=2.0, num_frames=4, frame_size=32,
+                                                                       frame_policy="exact"))
+    frames = [w.frames for w in rec.windows()]
+    assert len(frames) == 2 and len(asked) == 2
+    assert asked[1].max() <= 3.2 and asked[1].min() > 2.0   # clamped to the video's end, not 3.75 s
+    assert np.ptp(asked[1][-2:]) == 0
+
+
 def test_decoder_selection_and_fallback(tmp_path, monkeypatch, caplog):
     path = write_numbered(tmp_path / "v.mp4", 10)
     assert decoders.select_decoder("cpu") is decoders.CPU

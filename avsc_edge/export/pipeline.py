@@ -54,7 +54,7 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
                 say(f"quantising {name}")
                 quantize_int8(src, targets[name], feeds[name], c.get("method", "minmax"), bool(c.get("per_channel", True)),
                               c.get("activations", "int8"), tuple(c.get("ops", DEFAULT_OPS)),
-                              tuple(c.get("fp32_nodes", ())))
+                              tuple(c.get("fp32_nodes", ())), bool(c.get("input_convs_fp32", True)))
             else:
                 convert_fp16(src, targets[name])
     say("parity report")

@@ -11,6 +11,7 @@ from ..errors import ConfigError
 
 TARGETS = ("onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
+CALIBRATION_KEYS = ("method", "clips", "split", "per_channel", "activations", "ops", "fp32_nodes", "input_convs_fp32")
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class ExportRecipe(JsonConfig):
     description: str
     target: str
     precision: str
-    calibration: dict = field(default_factory=dict)   # method, clips, split, per_channel, fp32_nodes
+    calibration: dict = field(default_factory=dict)   # CALIBRATION_KEYS
     tensorrt: dict = field(default_factory=dict)      # batch: [min, opt, max], workspace_mb, dla_core, ...
 
     def __post_init__(self) -> None:
@@ -27,6 +28,9 @@ class ExportRecipe(JsonConfig):
             raise ConfigError(f"recipe {self.name}: target must be one of {TARGETS}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"recipe {self.name}: precision must be one of {PRECISIONS}")
+        unknown = sorted(set(self.calibration) - set(CALIBRATION_KEYS))
+        if unknown:
+            raise ConfigError(f"recipe {self.name}: unknown calibration keys {unknown}; known: {list(CALIBRATION_KEYS)}")
 
 
 def recipe_dirs() -> list[Path]:
