@@ -33,12 +33,17 @@ def tagger_files(out: Path) -> tuple[Path, Path]:
     return out / "Cnn14_tiny.pth", out / "resnet_tiny.safetensors"
 
 
-def cli(*args) -> dict:
+def cli(*args):
+    """The command's --json output: one object, or a list of them (one per line)."""
     res = subprocess.run([sys.executable, "-m", "avsc_edge.cli", *map(str, args), "--json"], capture_output=True, text=True)
     if res.returncode not in (0, 1):
         raise SystemExit(f"avsc-edge {args[0]} failed: {res.stderr[-1500:]}")
     text = res.stdout.strip()
-    return json.loads(text) if text.startswith("{") else [json.loads(line) for line in text.splitlines()]
+    try:
+        return json.loads(text)                       # one (indented) object
+    except json.JSONDecodeError:
+        rows = [json.loads(line) for line in text.splitlines() if line.startswith("{")]   # JSON lines
+        return rows[0] if len(rows) == 1 else rows
 
 
 def main() -> int:
@@ -60,7 +65,7 @@ def main() -> int:
                       "--visual-weights", visual, "--freeze-epochs", "5", "--backbone-lr-scale", "0.3", *extra)
         exported = cli("export", run / "model.safetensors", "--recipe", "cpu-int8", "--calib", data,
                        "-o", run / "model.int8.onnx")
-        pred = cli("predict", run / "model.int8.onnx", clip)[0]
+        pred = cli("predict", run / "model.int8.onnx", clip)
         v = exported["report"]["validation"]
         print(f"{name}: presence from {trained['metrics']['presence']}; accuracy {trained['metrics']['evaluate']['accuracy']:.3f} "
               f"(PyTorch), INT8 {v['exported_accuracy']:.3f} (top-1 agreement {v['top1_agreement']:.1%}); "

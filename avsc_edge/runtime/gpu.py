@@ -4,26 +4,25 @@ from __future__ import annotations
 from ..errors import ArtifactError, DependencyError
 
 
-def driver():
+def _cuda_module(new: str, old: str):
+    """``cuda.bindings.<new>`` (cuda-python >= 12.6) or ``cuda.<old>`` (older releases)."""
+    import importlib
+
     try:
-        from cuda.bindings import driver as drv  # cuda-python >= 12.6
+        return importlib.import_module(f"cuda.bindings.{new}")
     except ImportError:
         try:
-            from cuda import cuda as drv  # older cuda-python
+            return importlib.import_module(f"cuda.{old}")
         except ImportError as exc:
             raise DependencyError("this needs cuda-python: pip install cuda-python") from exc
-    return drv
+
+
+def driver():
+    return _cuda_module("driver", "cuda")
 
 
 def cudart():
-    try:
-        from cuda.bindings import runtime as rt  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cudart as rt  # older cuda-python
-        except ImportError as exc:
-            raise DependencyError("the TensorRT backend needs cuda-python: pip install cuda-python") from exc
-    return rt
+    return _cuda_module("runtime", "cudart")
 
 
 def check(result, what: str):
