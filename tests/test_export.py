@@ -237,3 +237,21 @@ def test_int8_keeps_the_stem_convolutions_fp32_and_the_rest_quantised(int8):
         expected = {"full": 2, "audio_tokens": 1, "frames": 1}.get(name, 0)
         assert len(stems) == expected and len(quantised) == len(convs) - expected, name
         assert set(read_onnx_info(path).metrics["quantization"]["fp32_nodes"]) == stems, name
+
+
+def test_an_interrupted_export_leaves_no_model_that_looks_whole(tiny_checkpoint, tmp_path, monkeypatch):
+    import avsc_edge.export.pipeline as pipeline
+
+    written = []
+
+    def copy_then_fail(src, dst):
+        if len(written) == 2:
+            raise KeyboardInterrupt   # the user's Ctrl-C in the middle of the graphs
+        written.append(dst)
+        return shutil.copyfile(src, dst)
+
+    monkeypatch.setattr(pipeline.shutil, "copyfile", copy_then_fail)
+    out = tmp_path / "model.onnx"
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), out)
+    assert len(written) == 2 and out not in written and not out.exists()

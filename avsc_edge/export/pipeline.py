@@ -47,7 +47,8 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
             say(f"calibrating on {int(c.get('clips', 64))} clips of {calib}")
             feeds = graph_calibration(reference, calibration_inputs(calib, info, c.get("split", "train"),
                                                                     int(c.get("clips", 64))))
-        for name, src in fp32.items():
+        # the full graph (the file users point at) last: an interrupted export leaves no model that looks whole
+        for name, src in sorted(fp32.items(), key=lambda item: item[0] == "full"):
             if recipe.precision == "fp32":
                 shutil.copyfile(src, targets[name])
             elif recipe.precision == "int8":
