@@ -6,6 +6,8 @@ its class-mean baseline, and the partner-visible AUC), with and without CEOA.
 
 ``--congruence``: the congruence benchmark (four scene pairs that differ only in which event goes
 with which object). Prints a Markdown table (mean +- std over training seeds) and writes --json.
+Runs split over several processes (e.g. one per core, ``taskset -c N`` and ``OMP_NUM_THREADS=1``)
+are joined into one table with ``--merge a.json b.json ... --json all.json``.
 """
 from __future__ import annotations
 
@@ -37,7 +39,36 @@ def summary(rows: list[dict], variant: str) -> str:
                  f"{np.mean([a['retrieval_chance'] for a in al]):.3f})", cell([a["partner_auc"] for a in al])]
     else:
         cols += ["-", "-"]
-    return f"| {variant} | " + " | ".join(cols) + " |"
+    return f"| {variant} | {len(mine)} | " + " | ".join(cols) + " |"
+
+
+def print_table(rows: list[dict], variants: list[str]) -> None:
+    print("| variant | seeds | accuracy | log-loss | retrieval (class-mean baseline / chance) | partner-visible AUC |")
+    print("|---|---|---|---|---|---|")
+    for variant in variants:
+        if any(r["variant"] == variant for r in rows):
+            print(summary(rows, variant))
+
+
+def merge(paths: list[str], out: str) -> int:
+    """One table from the rows of several runs of this script (same dataset and settings)."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    settings = [{k: v for k, v in r["args"].items() if k not in ("seeds", "variants", "runs", "json", "merge")} for r in runs]
+    if any(s != settings[0] for s in settings):
+        raise SystemExit(f"--merge: these runs used other settings: {settings}")
+    rows = [row for r in runs for row in r["rows"]]
+    keys = [(r["variant"], r["seed"]) for r in rows]
+    if len(set(keys)) != len(keys):
+        raise SystemExit(f"--merge: a (variant, seed) appears twice: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
+    a = runs[0]["args"]
+    seeds = sorted({r["seed"] for r in rows})
+    print(f"Synthetic benchmark ({'congruence' if a['congruence'] else 'default'}): {a['clips']} clips x "
+          f"{a['duration']:g} s, dataset seed {a['seed']}, {a['epochs']} epochs, training seeds {seeds} "
+          f"(merged from {len(paths)} runs)\n")
+    print_table(rows, [v for v in VARIANTS if any(r["variant"] == v for r in rows)])
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps({"args": {**a, "seeds": seeds, "merged_from": paths}, "rows": rows}, indent=1))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ceoa-weight", type=float)
     ap.add_argument("--ceoa-temperature", type=float)
     ap.add_argument("--json", default="out/ablation.json")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="join the --json files of earlier runs into one table")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.json)
 
     data = Path(args.data)
     if not (data / "meta.csv").exists():
@@ -93,10 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = "congruence" if args.congruence else "default"
     print(f"\nSynthetic benchmark ({kind}): {args.clips} clips x {args.duration:g} s, dataset seed {args.seed}, "
           f"{len(fs[0])} train / {len(fs[1])} evaluate clips, {args.epochs} epochs, training seeds {args.seeds}\n")
-    print("| variant | accuracy | log-loss | retrieval (class-mean baseline / chance) | partner-visible AUC |")
-    print("|---|---|---|---|---|")
-    for variant in args.variants:
-        print(summary(rows, variant))
+    print_table(rows, args.variants)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
     return 0
