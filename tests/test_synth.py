@@ -63,3 +63,31 @@ def test_audio_events_are_audible(tiny_dataset):
     with wave.open(str(next((tiny_dataset / "audio").glob("*.wav")))) as w:
         x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
     assert 0.01 < np.sqrt(np.mean(x ** 2)) < 0.9
+
+
+def test_congruence_scenes_are_told_apart_only_by_which_event_goes_with_which_object():
+    from avsc_edge.data.scenes import CONGRUENCE_PAIRS, congruence_plan
+    from avsc_edge.data.synth import SynthConfig, plan_clip
+
+    cfg = SynthConfig(clips=4000, seed=0, congruence=True)
+    plans = [plan_clip(cfg, i)[0] for i in range(cfg.clips)]
+    for first, second, (e1, e2), (o1, o2) in CONGRUENCE_PAIRS:
+        (keys_a, context_a), (keys_b, context_b) = congruence_plan(first), congruence_plan(second)
+        assert context_a == context_b and sorted(keys_a) != sorted(keys_b)
+        assert sorted(e for e, _ in keys_a) == sorted(e for e, _ in keys_b)     # the same events ...
+        assert sorted(o for _, o in keys_a) == sorted(o for _, o in keys_b)     # ... and objects
+        a = [p for p in plans if p.scene == first]
+        b = [p for p in plans if p.scene == second]
+
+        def rate(clips, test):
+            return sum(map(test, clips)) / len(clips)
+
+        for event in {e for p in a + b for e in p.events}:      # audio alone: same rates (400 clips each)
+            assert abs(rate(a, lambda p: event in p.events) - rate(b, lambda p: event in p.events)) < 0.12, event
+        for obj in {o for p in a + b for o in p.objects}:       # vision alone: same rates
+            assert abs(rate(a, lambda p: obj in p.objects) - rate(b, lambda p: obj in p.objects)) < 0.12, obj
+
+        def congruent(p):                                        # the first scene's pairing, both seen and heard
+            return (e1 in p.events and o1 in p.objects) or (e2 in p.events and o2 in p.objects)
+
+        assert rate(a, congruent) == 1.0 and rate(b, congruent) < 0.15
