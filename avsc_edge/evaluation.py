@@ -119,6 +119,26 @@ def alignment_metrics(event_emb: np.ndarray, object_emb: np.ndarray, stems: list
             "partner_auc": partner_auc, "auc_pairs": int(weight)}
 
 
+def congruence_accuracy(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Scene accuracy on the congruence benchmark split in two: is the predicted scene in the true
+    scene's pair (``pair``; the other scenes are their own pair), and, for clips of the four pairs whose
+    pair was found, is it the right member (``member``: 0.5 is a coin flip, i.e. the congruence
+    between events and objects not used). ``no_congruence_ceiling`` is the accuracy of a model that
+    finds every pair and flips a coin within it."""
+    from .data.scenes import CONGRUENCE_PAIRS
+
+    group = np.arange(len(SCENES))
+    for first, second, _, _ in CONGRUENCE_PAIRS:
+        group[SCENES.index(second)] = SCENES.index(first)
+    in_pairs = [SCENES.index(s) for first, second, _, _ in CONGRUENCE_PAIRS for s in (first, second)]
+    pred, labels = np.asarray(probs).argmax(axis=1), np.asarray(labels)
+    same = group[pred] == group[labels]
+    paired = np.isin(labels, in_pairs)
+    member = (pred == labels)[same & paired]
+    return {"pair": float(same.mean()), "member": float(member.mean()) if member.size else float("nan"),
+            "no_congruence_ceiling": float(1 - 0.5 * paired.mean())}
+
+
 def evaluate_artifact(checkpoint: str | os.PathLike, dataset: str | os.PathLike, split: str = "evaluate",
                         plot: str | os.PathLike | None = None, progress: bool = True):
     """Scene metrics of a model artifact on a dataset split (and an optional confusion-matrix PNG)."""

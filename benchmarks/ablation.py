@@ -5,7 +5,9 @@ its class-mean baseline, and the partner-visible AUC), with and without CEOA.
     python benchmarks/ablation.py --congruence --clips 500 --duration 4 --epochs 30 --seeds 0 1 2 3 4
 
 ``--congruence``: the congruence benchmark (four scene pairs that differ only in which event goes
-with which object). Prints a Markdown table (mean +- std over training seeds) and writes --json.
+with which object); its rows add whether the predicted scene is in the true scene's pair and, if
+so, the right member of it (0.5: the congruence unused). Prints a Markdown table (mean +- std over
+training seeds) and writes --json; ``--rescore`` evaluates the models already in --runs.
 Runs split over several processes (e.g. one per core, ``taskset -c N`` and ``OMP_NUM_THREADS=1``)
 are joined into one table with ``--merge a.json b.json ... --json all.json``.
 """
@@ -23,7 +25,7 @@ from avsc_edge.config import ModelConfig, TrainConfig, preset
 from avsc_edge.data import TauDataset
 from avsc_edge.data.featureset import load_featureset
 from avsc_edge.data.synth import SynthConfig, generate
-from avsc_edge.evaluation import alignment_metrics, evaluate_model
+from avsc_edge.evaluation import alignment_metrics, congruence_accuracy, evaluate_model
 from avsc_edge.train import train
 
 VARIANTS = ("audio", "visual", "av", "av_ceoa", "av_ceoa_sf")
@@ -39,12 +41,15 @@ def summary(rows: list[dict], variant: str) -> str:
                  f"{np.mean([a['retrieval_chance'] for a in al]):.3f})", cell([a["partner_auc"] for a in al])]
     else:
         cols += ["-", "-"]
+    cg = [r["congruence"] for r in mine if "congruence" in r]
+    cols += [f"{cell([c['pair'] for c in cg])} / {cell([c['member'] for c in cg])}" if cg else "-"]
     return f"| {variant} | {len(mine)} | " + " | ".join(cols) + " |"
 
 
 def print_table(rows: list[dict], variants: list[str]) -> None:
-    print("| variant | seeds | accuracy | log-loss | retrieval (class-mean baseline / chance) | partner-visible AUC |")
-    print("|---|---|---|---|---|---|")
+    print("| variant | seeds | accuracy | log-loss | retrieval (class-mean baseline / chance) | partner-visible AUC "
+          "| pair found / right member |")
+    print("|---|---|---|---|---|---|---|")
     for variant in variants:
         if any(r["variant"] == variant for r in rows):
             print(summary(rows, variant))
@@ -53,7 +58,7 @@ def print_table(rows: list[dict], variants: list[str]) -> None:
 def merge(paths: list[str], out: str) -> int:
     """One table from the rows of several runs of this script (same dataset and settings)."""
     runs = [json.loads(Path(p).read_text()) for p in paths]
-    settings = [{k: v for k, v in r["args"].items() if k not in ("seeds", "variants", "runs", "json", "merge")} for r in runs]
+    settings = [{k: v for k, v in r["args"].items() if k not in ("seeds", "variants", "runs", "json", "merge", "rescore")} for r in runs]
     if any(s != settings[0] for s in settings):
         raise SystemExit(f"--merge: these runs used other settings: {settings}")
     rows = [row for r in runs for row in r["rows"]]
@@ -85,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ceoa-weight", type=float)
     ap.add_argument("--ceoa-temperature", type=float)
     ap.add_argument("--json", default="out/ablation.json")
+    ap.add_argument("--rescore", action="store_true", help="evaluate the models already in --runs, train nothing")
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="join the --json files of earlier runs into one table")
     args = ap.parse_args(argv)
     if args.merge:
@@ -107,18 +113,24 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             t0 = time.perf_counter()
             cfg = ModelConfig.preset("tiny", variant=variant, **overrides)
-            fresh = tuple(f.subset(np.arange(len(f))) for f in fs)   # train() may set tags on them
-            result = train(ds, Path(args.runs) / f"{variant}-{seed}", cfg, TrainConfig(epochs=args.epochs, seed=seed),
-                           features, clip, data=fresh, progress=False)
+            checkpoint = Path(args.runs) / f"{variant}-{seed}" / "model.safetensors"
+            if not args.rescore:
+                fresh = tuple(f.subset(np.arange(len(f))) for f in fs)   # train() may set tags on them
+                checkpoint = train(ds, checkpoint.parent, cfg, TrainConfig(epochs=args.epochs, seed=seed),
+                                   features, clip, data=fresh, progress=False).checkpoint
             from avsc_edge.checkpoint import load_checkpoint
             from avsc_edge.model import AVSCModel
 
-            weights, _ = load_checkpoint(result.checkpoint)
+            weights, info = load_checkpoint(checkpoint)
+            if info.model_config != cfg:
+                raise SystemExit(f"{checkpoint}: trained with other settings than these ({info.model_config})")
             model = AVSCModel(cfg, features.n_mels)
             model.load_state_dict(weights)
             m, out = evaluate_model(model, fs[1])
             row = {"variant": variant, "seed": seed, "accuracy": m.accuracy, "log_loss": m.log_loss,
-                   "train_s": time.perf_counter() - t0}
+                   "train_s": None if args.rescore else time.perf_counter() - t0}
+            if args.congruence:
+                row["congruence"] = congruence_accuracy(out["probs"], fs[1].labels)
             if "event_emb" in out and "object_emb" in out:
                 row["alignment"] = alignment_metrics(out["event_emb"], out["object_emb"], fs[1].stems, truth["clips"],
                                                      sources)

@@ -89,3 +89,25 @@ def test_content_metric_is_at_chance_for_slot_identity_alone(tiny_dataset):
         for ev_name, ob_name in truth[s]["pairs"]:
             content_o[i, OBJECTS.index(ob_name)] += 3 * fixed_e[i, EVENTS.index(ev_name)]
     assert alignment_metrics(fixed_e, content_o, stems, truth)["partner_auc"] > 0.7
+
+
+def test_congruence_accuracy_separates_finding_the_pair_from_using_the_congruence():
+    from avsc_edge.data.scenes import CONGRUENCE_PAIRS
+    from avsc_edge.evaluation import congruence_accuracy
+    from avsc_edge.labels import SCENES
+
+    rng = np.random.default_rng()
+    labels = rng.permutation(np.repeat(np.arange(len(SCENES)), 15))
+    onehot = lambda idx: np.eye(len(SCENES))[idx] + rng.random((len(idx), len(SCENES))) * 0.1  # noqa: E731
+    right = congruence_accuracy(onehot(labels), labels)
+    assert right["pair"] == right["member"] == 1.0
+    assert right["no_congruence_ceiling"] == pytest.approx(1 - 0.5 * 8 / 10)
+    swap = {SCENES.index(a): SCENES.index(b) for a, b, _, _ in CONGRUENCE_PAIRS}
+    swap |= {b: a for a, b in swap.items()}
+    swapped = np.array([swap.get(int(t), int(t)) for t in labels])   # the pair found, the other member named
+    wrong = congruence_accuracy(onehot(swapped), labels)
+    assert wrong["pair"] == 1.0 and wrong["member"] == 0.0
+    unpaired = [SCENES.index(s) for s in SCENES if SCENES.index(s) not in swap]
+    elsewhere = np.array([unpaired[0] if int(t) != unpaired[0] else unpaired[1] for t in labels])
+    lost = congruence_accuracy(onehot(elsewhere), labels)
+    assert lost["pair"] == 0.0 and np.isnan(lost["member"])
