@@ -70,9 +70,12 @@ def merge(paths: list[str], out: str) -> int:
     print(f"Synthetic benchmark ({'congruence' if a['congruence'] else 'default'}): {a['clips']} clips x "
           f"{a['duration']:g} s, dataset seed {a['seed']}, {a['epochs']} epochs, training seeds {seeds} "
           f"(merged from {len(paths)} runs)\n")
-    print_table(rows, [v for v in VARIANTS if any(r["variant"] == v for r in rows)])
+    variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
+    print_table(rows, variants)
+    shared = {k: v for k, v in a.items() if k not in ("runs", "json", "rescore", "merge")}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps({"args": {**a, "seeds": seeds, "merged_from": paths}, "rows": rows}, indent=1))
+    Path(out).write_text(json.dumps({"args": {**shared, "seeds": seeds, "variants": variants, "merged_from": paths},
+                                     "rows": rows}, indent=1))
     return 0
 
 
