@@ -26,9 +26,11 @@ from avsc_edge.data import TauDataset
 from avsc_edge.data.featureset import load_featureset
 from avsc_edge.data.synth import SynthConfig, generate
 from avsc_edge.evaluation import alignment_metrics, congruence_accuracy, evaluate_model
+from avsc_edge.export.onnx_export import load_reference
 from avsc_edge.train import train
 
 VARIANTS = ("audio", "visual", "av", "av_ceoa", "av_ceoa_sf")
+PER_RUN_ARGS = ("runs", "json", "rescore", "merge")   # what a merged table's runs may differ in, with seeds, variants
 
 
 def summary(rows: list[dict], variant: str) -> str:
@@ -58,7 +60,8 @@ def print_table(rows: list[dict], variants: list[str]) -> None:
 def merge(paths: list[str], out: str) -> int:
     """One table from the rows of several runs of this script (same dataset and settings)."""
     runs = [json.loads(Path(p).read_text()) for p in paths]
-    settings = [{k: v for k, v in r["args"].items() if k not in ("seeds", "variants", "runs", "json", "merge", "rescore")} for r in runs]
+    settings = [{k: v for k, v in r["args"].items() if k not in PER_RUN_ARGS + ("seeds", "variants")}
+                for r in runs]
     if any(s != settings[0] for s in settings):
         raise SystemExit(f"--merge: these runs used other settings: {settings}")
     rows = [row for r in runs for row in r["rows"]]
@@ -72,7 +75,7 @@ def merge(paths: list[str], out: str) -> int:
           f"(merged from {len(paths)} runs)\n")
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
     print_table(rows, variants)
-    shared = {k: v for k, v in a.items() if k not in ("runs", "json", "rescore", "merge")}
+    shared = {k: v for k, v in a.items() if k not in PER_RUN_ARGS}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps({"args": {**shared, "seeds": seeds, "variants": variants, "merged_from": paths},
                                      "rows": rows}, indent=1))
@@ -121,14 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                 fresh = tuple(f.subset(np.arange(len(f))) for f in fs)   # train() may set tags on them
                 checkpoint = train(ds, checkpoint.parent, cfg, TrainConfig(epochs=args.epochs, seed=seed),
                                    features, clip, data=fresh, progress=False).checkpoint
-            from avsc_edge.checkpoint import load_checkpoint
-            from avsc_edge.model import AVSCModel
-
-            weights, info = load_checkpoint(checkpoint)
+            model, info = load_reference(checkpoint)
             if info.model_config != cfg:
                 raise SystemExit(f"{checkpoint}: trained with other settings than these ({info.model_config})")
-            model = AVSCModel(cfg, features.n_mels)
-            model.load_state_dict(weights)
             m, out = evaluate_model(model, fs[1])
             row = {"variant": variant, "seed": seed, "accuracy": m.accuracy, "log_loss": m.log_loss,
                    "train_s": None if args.rescore else time.perf_counter() - t0}

@@ -13,7 +13,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 
 
 def export_both(checkpoint: Path, data: Path, out: Path) -> dict[str, Path]:
@@ -35,14 +34,11 @@ def export_both(checkpoint: Path, data: Path, out: Path) -> dict[str, Path]:
 
 def cnn_latency(models: dict[str, Path], repeats: int) -> dict[str, dict[str, float]]:
     from avsc_edge import Classifier
+    from avsc_edge.artifact import dummy_inputs
 
     clfs = {name: Classifier(p) for name, p in models.items()}
-    info = next(iter(clfs.values())).info
-    rng = np.random.default_rng(0)
-    frames_per_window = int(info.feature_config.sr * info.clip_config.seconds / info.feature_config.hop_length) + 1
-    mel = (rng.standard_normal((1, 1, info.feature_config.n_mels, frames_per_window)) * 10 - 40).astype(np.float32)
-    size = info.clip_config.frame_size
-    frames = rng.standard_normal((info.clip_config.num_frames, 3, size, size)).astype(np.float32)
+    inputs = dummy_inputs(next(iter(clfs.values())).info, batch=1)
+    mel, frames = inputs["log_mel"], inputs["frames"][0]     # one window: its log-mel, its frames
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in clfs}
     for rep in range(repeats + 2):
         for name, clf in clfs.items():                      # interleaved: drifts hit every model alike
