@@ -119,6 +119,7 @@ class FeatureConfig(JsonConfig):
 
 
 FRAME_POLICIES = ("keyframe", "exact")
+FRAME_GEOMETRIES = ("squash", "center_crop")
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,12 @@ class ClipConfig(JsonConfig):
     Frames are sampled at the centres of ``num_frames`` equal segments of the window. With
     ``frame_policy="keyframe"`` (default) a keyframe within ``keyframe_tolerance`` seconds of a
     sample time stands in for it (only keyframes are decoded: ~20x less decoding on camera video);
-    ``"exact"`` decodes up to the frame nearest each time. Training and inference use the same
-    policy (it travels in the artifact)."""
+    ``"exact"`` decodes up to the frame nearest each time. ``frame_geometry`` brings a frame to
+    ``frame_size``: ``"squash"`` scales the whole frame (any aspect ratio) to the square;
+    ``"center_crop"`` is torchvision's ImageNet eval transform (short side to 256/224 of the size,
+    centred square crop), the one pretrained ImageNet weights expect. Training and inference use
+    the same policy and geometry (they travel in the artifact; artifacts without the field were
+    made with ``"squash"``)."""
 
     seconds: float = 10.0
     num_frames: int = 4
@@ -137,6 +142,7 @@ class ClipConfig(JsonConfig):
     mono: bool = True
     frame_policy: str = "keyframe"
     keyframe_tolerance: float = 2.0
+    frame_geometry: str = "squash"
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.seconds <= 600:
@@ -149,6 +155,9 @@ class ClipConfig(JsonConfig):
             raise ConfigError(f"ClipConfig.frame_policy must be one of {FRAME_POLICIES}, got {self.frame_policy!r}")
         if not 0 <= self.keyframe_tolerance <= 60:
             raise ConfigError(f"ClipConfig.keyframe_tolerance must be in 0..60 s, got {self.keyframe_tolerance}")
+        if self.frame_geometry not in FRAME_GEOMETRIES:
+            raise ConfigError(f"ClipConfig.frame_geometry must be one of {FRAME_GEOMETRIES}, "
+                              f"got {self.frame_geometry!r}")
 
 
 VARIANTS = ("audio", "visual", "av", "av_ceoa", "av_ceoa_sf")
@@ -217,10 +226,12 @@ PRESETS: dict[str, dict[str, dict]] = {
     # small and fast: tests, the demo, CPU experiments (16-kHz features, 64-px frames)
     "tiny": {"features": {}, "clip": {}, "model": {}},
     # the paper's backbones with their own front ends, so that pretrained weights fit their inputs:
-    # PANNs CNN14 (32 kHz, n_fft 1024, hop 320, 64 mels, 50-14000 Hz) and a torchvision ResNet-18
-    # (224-px frames, ImageNet normalisation); 8 frames per 10-s window (one per 1.25 s)
-    "base": {"features": dict(sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0, fmax=14000.0),
-             "clip": dict(seconds=10.0, num_frames=8, frame_size=224),
+    # PANNs CNN14 (32 kHz, n_fft 1024, hop 320, 64 mels, 50-14000 Hz, reflect-padded STFT as
+    # torchlibrosa's) and a torchvision ResNet-18 (224-px centre crops of the short side at 256,
+    # ImageNet normalisation); 8 frames per 10-s window (one per 1.25 s)
+    "base": {"features": dict(sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0, fmax=14000.0,
+                              pad_mode="reflect"),
+             "clip": dict(seconds=10.0, num_frames=8, frame_size=224, frame_geometry="center_crop"),
              "model": dict(d=256, heads=8, audio_channels=(64, 128, 256, 512, 1024, 2048),
                            visual_channels=(64, 128, 256, 512), visual_blocks=(2, 2, 2, 2))},
 }

@@ -163,11 +163,12 @@ def unique_frames(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def preprocess_frames(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
-    """RGB uint8 ``[T, H, W, 3]`` of any size -> float32 ``[T, 3, S, S]``: resized by libswscale's
-    area filter (the path decoded files take) and ImageNet-normalised."""
+    """RGB uint8 ``[T, H, W, 3]`` of any size -> float32 ``[T, 3, S, S]``: brought to the model's
+    size by the clip's frame geometry through libswscale (the path decoded files take) and
+    ImageNet-normalised."""
     from .media import resize_frames
 
-    return normalize_frames(resize_frames(check_frames(frames), clip.frame_size))
+    return normalize_frames(resize_frames(check_frames(frames), clip.frame_size, clip.frame_geometry))
 
 
 def fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
@@ -181,6 +182,26 @@ def fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
 
 def window_samples(features: FeatureConfig, clip: ClipConfig) -> int:
     return int(round(clip.seconds * features.sr))
+
+
+def pad_start(x: np.ndarray, cfg: FeatureConfig) -> np.ndarray | None:
+    """``x`` with the ``center=True`` padding of a signal's start (None: reflect padding needs
+    ``n_fft // 2 + 1`` samples first)."""
+    pad = cfg.n_fft // 2
+    if cfg.pad_mode == "constant":
+        return np.concatenate([np.zeros((*x.shape[:-1], pad), np.float32), x], axis=-1)
+    if x.shape[-1] <= pad:
+        return None
+    return np.concatenate([x[..., pad:0:-1], x], axis=-1)
+
+
+def end_padding(tail: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The samples that follow a signal ending in ``tail`` under ``center=True`` padding (zeros, or
+    its reflection when it holds ``n_fft // 2 + 1`` samples)."""
+    pad = cfg.n_fft // 2
+    if cfg.pad_mode == "reflect" and tail.shape[-1] > pad:
+        return np.ascontiguousarray(tail[..., -2:-pad - 2:-1])
+    return np.zeros((*tail.shape[:-1], pad), np.float32)
 
 
 class StreamingLogMel:
@@ -210,21 +231,13 @@ class StreamingLogMel:
         self._started = not self.cfg.center
         self.frames_emitted = 0
 
-    def _pad_start(self, x: np.ndarray) -> np.ndarray | None:
-        pad = self.cfg.n_fft // 2
-        if self.cfg.pad_mode == "constant":
-            return np.concatenate([np.zeros((*x.shape[:-1], pad), np.float32), x], axis=-1)
-        if x.shape[-1] <= pad:
-            return None  # reflect padding needs pad + 1 samples first
-        return np.concatenate([x[..., pad:0:-1], x], axis=-1)
-
     def push(self, samples: np.ndarray) -> np.ndarray:
         x = check_waveform(samples, "samples")
         if x.shape[:-1] != self._buffer.shape[:-1]:
             raise InputError(f"chunk has leading shape {x.shape[:-1]}, stream expects {self._buffer.shape[:-1]}")
         buf = np.concatenate([self._buffer, x], axis=-1)
         if not self._started:
-            padded = self._pad_start(buf)
+            padded = pad_start(buf, self.cfg)
             if padded is None:
                 self._buffer = buf
                 return np.zeros((*buf.shape[:-1], self.cfg.n_mels, 0), np.float32)

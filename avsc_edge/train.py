@@ -165,12 +165,15 @@ class Presence:
 
 
 def resolve_presence(train_fs: FeatureSet, eval_fs: FeatureSet, model_cfg: ModelConfig, features: FeatureConfig,
-                     pretrained: PretrainedConfig | None, device: str, log=None) -> tuple[ModelConfig, Presence]:
+                     pretrained: PretrainedConfig | None, device: str, log=None,
+                     tagger_frames=None) -> tuple[ModelConfig, Presence]:
     """The slot vocabulary and presence targets, in order of preference: the dataset's own tags
     (the synthetic sidecar), else soft pseudo-labels from the pretrained taggers (PANNs on the
     audio, an ImageNet ResNet on the frames; the vocabularies are theirs, subset by
     ``pretrained.events`` / ``objects``), else none: then the variants that rest on presence (CEOA,
-    SF) are refused rather than trained on unsupervised logits. Sets the feature sets' tags."""
+    SF) are refused rather than trained on unsupervised logits. Sets the feature sets' tags.
+    ``tagger_frames``: a callable giving the (train, evaluate) frames in the ImageNet eval geometry
+    when the model's own frames are not (the tagger always sees what it was trained on)."""
     from . import vocab
 
     if train_fs.event_tags is not None and train_fs.object_tags is not None:
@@ -189,8 +192,9 @@ def resolve_presence(train_fs: FeatureSet, eval_fs: FeatureSet, model_cfg: Model
     image = load_image_tagger(pretrained.visual_weights, model_cfg.visual_channels, model_cfg.visual_blocks)
     if log:
         log("presence: pseudo-labels from the pretrained taggers")
-    tr_e, tr_o = teacher_presence(train_fs.log_mel, train_fs.frames, audio, image, device=device)
-    ev_e, ev_o = teacher_presence(eval_fs.log_mel, eval_fs.frames, audio, image, device=device)
+    train_frames, eval_frames = tagger_frames() if tagger_frames else (train_fs.frames, eval_fs.frames)
+    tr_e, tr_o = teacher_presence(train_fs.log_mel, train_frames, audio, image, device=device)
+    ev_e, ev_o = teacher_presence(eval_fs.log_mel, eval_frames, audio, image, device=device)
     names_e, names_o = vocab.load("audioset"), vocab.load("imagenet")
     if tr_e.shape[1] != len(names_e) or tr_o.shape[1] != len(names_o):
         raise ArtifactError(f"the taggers predict {tr_e.shape[1]} events / {tr_o.shape[1]} objects; the AudioSet and "
@@ -262,12 +266,19 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
         saved = _read_state(state_path)
         _check_same_run(saved[0], _run_config(features, clip, model_cfg, train_cfg, pretrained), out, skip=("model",))
     seed_everything(train_cfg.seed)
+    tagger_frames = None
     if data is None:
         ds = dataset if isinstance(dataset, TauDataset) else TauDataset(dataset)
         data = (load_featureset(ds, "train", features, clip, progress and rank == 0),
                 load_featureset(ds, "evaluate", features, clip, progress and rank == 0))
+        if clip.frame_geometry != "center_crop":
+            imagenet_clip = dataclasses.replace(clip, frame_geometry="center_crop")
+            tagger_frames = lambda: tuple(load_featureset(ds, split, features, imagenet_clip,  # noqa: E731
+                                                          progress and rank == 0).frames
+                                          for split in ("train", "evaluate"))
     train_fs, eval_fs = data
-    model_cfg, presence = resolve_presence(train_fs, eval_fs, model_cfg, features, pretrained, device, log)
+    model_cfg, presence = resolve_presence(train_fs, eval_fs, model_cfg, features, pretrained, device, log,
+                                           tagger_frames)
     run = _run_config(features, clip, model_cfg, train_cfg, pretrained)
     if saved is not None:
         _check_same_run(saved[0], run, out)

@@ -115,7 +115,8 @@ class _FileFrames:
     """Frames of a video file, window by window (see :class:`~avsc_edge.media.FrameSampler`)."""
 
     def __init__(self, path: MediaSource, clip: ClipConfig, decoder=None) -> None:
-        self.sampler = media.FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance, decoder)
+        self.sampler = media.FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance, decoder,
+                                          clip.frame_geometry)
         self.duration = self.sampler.duration()
 
     def at(self, times: np.ndarray) -> np.ndarray:
@@ -135,7 +136,7 @@ class _ArrayFrames:
 
     def at(self, times: np.ndarray) -> np.ndarray:
         idx = np.abs(self.times[None, :] - times[:, None]).argmin(axis=1)
-        return media.resize_frames(self.frames[idx], self.clip.frame_size)
+        return media.resize_frames(self.frames[idx], self.clip.frame_size, self.clip.frame_geometry)
 
     def close(self) -> None:
         pass

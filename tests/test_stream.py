@@ -254,6 +254,46 @@ def test_every_path_gives_the_same_scores_for_a_one_window_clip(tiny_checkpoint,
     assert np.abs(scores["pytorch"] - scores["int8"]).max() < 0.2
 
 
+def test_reflect_padding_and_centre_crop_stream_a_one_window_file_as_predict(tmp_path, rng):
+    """``base``'s front ends (reflect-padded log-mel, centre-cropped frames) on a tiny model: the
+    stream pads the stream's start and end as predict pads the window, and crops frames alike."""
+    from avsc_edge.bench.defaults import untrained_checkpoint
+    from avsc_edge.config import PRESETS
+
+    PRESETS["test-reflect"] = {"features": {"pad_mode": "reflect"},
+                               "clip": {"seconds": 1.488, "frame_size": 32, "frame_geometry": "center_crop"},
+                               "model": dict(d=32, heads=4, audio_channels=(8, 16), visual_channels=(8, 16),
+                                             visual_blocks=(1, 1))}
+    try:
+        ckpt = untrained_checkpoint(tmp_path / "reflect.safetensors", "test-reflect")
+    finally:
+        del PRESETS["test-reflect"]
+    clf = Classifier(ckpt)
+    info = clf.backend.info
+    assert info.feature_config.pad_mode == "reflect" and info.clip_config.frame_geometry == "center_crop"
+    clip = one_window_clip(tmp_path / "w.mkv", 1.488, rng)   # 93 hops: the window's last mel frame is centred on the end
+    p = clf.predict(clip)
+    streamed = list(clf.stream(clip, hop=1.488))
+    assert len(streamed) == 1
+    assert max(abs(p.scores[k] - streamed[0].scores[k]) for k in p.scores) < 1e-5
+
+
+@pytest.mark.parametrize("pad_mode", ["constant", "reflect"])
+def test_a_stream_pads_its_start_and_end_as_log_mel_pads_a_signal(pad_mode, rng):
+    from avsc_edge.config import FeatureConfig
+    from avsc_edge.stream.audio import AudioTrack
+
+    cfg = FeatureConfig(pad_mode=pad_mode)
+    x = (rng.standard_normal(int(rng.integers(3000, 9000))) * 0.1).astype(np.float32)
+    track = AudioTrack(cfg, cfg.sr, 0.0, keep_frames=1000)
+    for chunk in np.array_split(x, 7):
+        track.push(chunk)
+    track.finish()
+    expected = log_mel(x, cfg)
+    assert track.count == expected.shape[1]
+    np.testing.assert_allclose(track.mel_frames(0, track.count - 1), expected, atol=1e-3)
+
+
 def test_paths_run_through_the_backend(tiny_checkpoint, tmp_path, rng, monkeypatch):
     """predict, predict_batch and stream call the backend's parts and nothing else runs the model."""
     clip = one_window_clip(tmp_path / "w.mkv", 1.5, rng)

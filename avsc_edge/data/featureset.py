@@ -14,7 +14,7 @@ from ..config import ClipConfig, FeatureConfig
 from ..labels import EVENTS, OBJECTS, SCENES
 from .tau import Clip, TauDataset
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3   # 3: channel-mean downmix, soxr resampling, frame geometry
 
 
 @dataclass

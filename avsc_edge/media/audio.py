@@ -1,4 +1,5 @@
-"""Audio tracks as a stream: decode -> libswresample (rate, downmix) -> float32 blocks.
+"""Audio tracks as a stream: decode -> channel mean -> soxr HQ resampling -> float32 blocks, the
+way PANNs and librosa read audio (``librosa.load(path, sr=..., mono=True)``).
 
 Memory does not grow with the file's length: at most one block (plus the codec's frame) is held.
 Files of any length and sample format work (a 2-hour float WAV is 2.8 GB of samples; it is never
@@ -23,41 +24,78 @@ def check_sample_rate(rate: int) -> None:
 
 
 class Resampler:
-    """Stateful libswresample to ``sr`` (mono or stereo, planar float32), for files and chunked
-    arrays alike: chunk boundaries leave no clicks. ``push`` takes ``av.AudioFrame`` objects or
-    float arrays ``[channels, samples]`` at ``rate``; ``flush`` returns the delayed tail."""
+    """Stateful downmix + resampling to ``sr`` as PANNs and librosa read audio: the mean of all
+    channels (``mono=True``; ``librosa.to_mono``), then soxr's HQ filter (``librosa.resample``'s
+    default ``soxr_hq``, which ``librosa.load(sr=...)`` and PANNs use), streamed so that chunk
+    boundaries change nothing (a stream equals the one-shot call sample for sample).
+
+    ``push_frame`` takes ``av.AudioFrame`` objects (any sample format and layout: libswresample
+    converts the format only), ``push_array`` float arrays ``[channels, samples]`` at ``rate``;
+    ``flush`` returns the delayed tail. ``mono=False`` keeps two channels (mono is duplicated; more
+    than two: libswresample's stereo downmix for frames, the first two for arrays)."""
 
     def __init__(self, sr: int, mono: bool = True) -> None:
-        import av
+        self.sr, self.mono = sr, mono
+        self._formats = None          # libswresample: sample format (and, for stereo, layout) only
+        self._soxr = None
+        self._rate: int | None = None
 
-        self.av, self.sr, self.mono = av, sr, mono
-        self.r = av.AudioResampler(format="fltp", layout="mono" if mono else "stereo", rate=sr)
+    @property
+    def channels(self) -> int:
+        return 1 if self.mono else 2
 
-    def _out(self, frames) -> np.ndarray:
-        parts = [f.to_ndarray() for f in frames]
-        channels = 1 if self.mono else 2
-        return np.concatenate(parts, axis=1) if parts else np.zeros((channels, 0), np.float32)
+    def _empty(self) -> np.ndarray:
+        return np.zeros((self.channels, 0), np.float32)
+
+    def _mix(self, x: np.ndarray) -> np.ndarray:
+        if self.mono:
+            return x.mean(axis=0, dtype=np.float32)[None] if x.shape[0] > 1 else x
+        return np.repeat(x, 2, axis=0) if x.shape[0] == 1 else x[:2]
+
+    def _resample(self, x: np.ndarray, rate: int, last: bool = False) -> np.ndarray:
+        import soxr
+
+        if rate != self._rate:
+            tail = self.flush()
+            check_sample_rate(rate)
+            self._rate = rate
+            self._soxr = None if rate == self.sr else soxr.ResampleStream(rate, self.sr, self.channels,
+                                                                          dtype="float32", quality="HQ")
+            if tail.shape[1]:
+                return np.concatenate([tail, self._resample(x, rate, last)], axis=1)
+        if self._soxr is None:
+            return np.ascontiguousarray(x, np.float32)
+        y = self._soxr.resample_chunk(np.ascontiguousarray(x.T if not self.mono else x[0], np.float32), last=last)
+        return np.ascontiguousarray(y[None] if self.mono else y.T)
 
     def push_frame(self, frame) -> np.ndarray:
-        return self._out(self.r.resample(frame))
+        import av
+
+        if self._formats is None:
+            self._formats = av.AudioResampler(format="fltp", layout=None if self.mono else "stereo")
+        parts = [f.to_ndarray() for f in self._formats.resample(frame)]
+        if not parts:
+            return self._empty()
+        return self._resample(self._mix(np.concatenate(parts, axis=1)), int(frame.sample_rate))
 
     def push_array(self, x: np.ndarray, rate: int) -> np.ndarray:
-        if x.shape[0] not in LAYOUTS:
-            raise InputError(f"audio has {x.shape[0]} channels; pass [channels, samples] with at most 8 channels")
-        frame = self.av.AudioFrame.from_ndarray(np.ascontiguousarray(x, np.float32), format="fltp",
-                                                layout=LAYOUTS[x.shape[0]])
-        frame.sample_rate = rate
-        return self.push_frame(frame)
+        if x.ndim != 2 or not 1 <= x.shape[0] <= len(LAYOUTS):
+            raise InputError(f"audio has shape {x.shape}; pass [channels, samples] with at most 8 channels")
+        return self._resample(self._mix(np.asarray(x, np.float32)), int(rate))
 
     def flush(self) -> np.ndarray:
-        return self._out(self.r.resample(None))
+        if self._soxr is None:
+            return self._empty()
+        y = self._resample(np.zeros((self.channels, 0), np.float32), self._rate, last=True)
+        self._soxr, self._rate = None, None
+        return y
 
 
 def audio_blocks(path: str | os.PathLike, sr: int, mono: bool = True, block_seconds: float = 1.0,
                  max_seconds: float | None = None) -> Iterator[np.ndarray]:
     """The first audio track of ``path`` at ``sr`` as float32 ``[channels, samples]`` blocks of
-    about ``block_seconds`` (the last one shorter). Multi-channel audio is downmixed by
-    libswresample; ``max_seconds`` stops early. Raises :class:`MediaError` for unreadable tracks."""
+    about ``block_seconds`` (the last one shorter). Multi-channel audio is downmixed to the mean of
+    its channels (see :class:`Resampler`); ``max_seconds`` stops early. Raises :class:`MediaError` for unreadable tracks."""
     import av
 
     with open_input(path) as c:
@@ -100,7 +138,8 @@ def load_audio(path: str | os.PathLike, sr: int, mono: bool = True, max_seconds:
 
 
 def resample(waveform: np.ndarray, orig_sr: int, sr: int, mono: bool = True) -> np.ndarray:
-    """Resample (and downmix) a float waveform ``[channels, samples]`` or ``[samples]`` with libswresample."""
+    """Downmix and resample a float waveform ``[channels, samples]`` or ``[samples]`` exactly as files
+    are read (:class:`Resampler`: channel mean, soxr HQ)."""
     x = np.asarray(waveform, dtype=np.float32)
     if x.ndim == 1:
         x = x[None]
@@ -109,9 +148,5 @@ def resample(waveform: np.ndarray, orig_sr: int, sr: int, mono: bool = True) -> 
     check_sample_rate(orig_sr)
     if x.shape[0] > 8:
         raise InputError(f"waveform has {x.shape[0]} channels; pass [channels, samples] with at most 8 channels")
-    if not mono and x.shape[0] == 1:
-        x = np.repeat(x, 2, axis=0)
-    if orig_sr == sr and (x.shape[0] == 1 or not mono):
-        return np.ascontiguousarray(x[:2] if not mono else x)
     r = Resampler(sr, mono)
     return np.ascontiguousarray(np.concatenate([r.push_array(x, orig_sr), r.flush()], axis=1), dtype=np.float32)

@@ -33,6 +33,7 @@ from .decoders import Decoder, open_with, select_decoder
 
 log = logging.getLogger("avsc_edge")
 POLICIES = ("keyframe", "exact")
+CENTER_CROP_FILTER = "BILINEAR"
 _local = threading.local()
 
 
@@ -46,21 +47,53 @@ def _reformatter():
     return r
 
 
-def convert(frame, size: int | None = None) -> np.ndarray:
-    """A decoded frame -> RGB uint8 ``[S, S, 3]`` (area-averaged to ``size``) or ``[H, W, 3]``."""
+GEOMETRIES = ("squash", "center_crop")
+CROP_FRACTION = 224 / 256     # torchvision's ImageNet eval transform: Resize(256) + CenterCrop(224)
+
+
+def crop_plan(width: int, height: int, size: int, geometry: str) -> tuple[int, int, int, int]:
+    """(scaled width, scaled height, top, left) of a ``width`` x ``height`` frame on its way to
+    ``size`` x ``size``. ``squash`` scales the whole frame; ``center_crop`` is torchvision's eval
+    transform: the short side to ``round(size / 0.875)`` (256 for 224), the long side in proportion
+    (truncated, as ``transforms.Resize``), then the centred ``size`` square (offsets rounded, as
+    ``transforms.CenterCrop``)."""
+    if geometry == "squash":
+        return size, size, 0, 0
+    if geometry != "center_crop":
+        raise InputError(f"frame geometry must be one of {GEOMETRIES}, got {geometry!r}")
+    short = max(size, int(round(size / CROP_FRACTION)))
+    if width <= height:
+        w, h = short, max(size, int(short * height / width))
+    else:
+        w, h = max(size, int(short * width / height)), short
+    return w, h, int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+
+
+def convert(frame, size: int | None = None, geometry: str = "squash") -> np.ndarray:
+    """A decoded frame -> RGB uint8 ``[S, S, 3]`` or, with ``size=None``, ``[H, W, 3]``. ``squash``
+    area-averages the whole frame to ``S``; ``center_crop`` scales it (bilinear, antialiased on
+    reduction like PIL's) so that the centred crop is ``S`` and cuts that crop out: one libswscale
+    call either way."""
     if size is None:
         return _reformatter().reformat(frame, format="rgb24").to_ndarray()
-    return _reformatter().reformat(frame, width=size, height=size, format="rgb24", interpolation="AREA").to_ndarray()
+    w, h, top, left = crop_plan(frame.width, frame.height, size, geometry)
+    interpolation = "AREA" if geometry == "squash" else CENTER_CROP_FILTER
+    rgb = _reformatter().reformat(frame, width=w, height=h, format="rgb24", interpolation=interpolation).to_ndarray()
+    if (w, h) == (size, size):
+        return rgb
+    return np.ascontiguousarray(rgb[top:top + size, left:left + size])
 
 
-def resize_frames(rgb: np.ndarray, size: int) -> np.ndarray:
-    """RGB uint8 ``[T, H, W, 3]`` -> ``[T, size, size, 3]`` with the same libswscale area filter
-    that files go through (arrays and files take one scaling path)."""
+def resize_frames(rgb: np.ndarray, size: int, geometry: str = "squash") -> np.ndarray:
+    """RGB uint8 ``[T, H, W, 3]`` -> ``[T, size, size, 3]`` through the same libswscale path that
+    decoded files take (arrays and files take one scaling path). Frames already ``size`` x ``size``
+    are taken as prepared (a stream that scaled them at the source)."""
     import av
 
     if rgb.shape[1:3] == (size, size):
         return np.ascontiguousarray(rgb)
-    return np.stack([convert(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), size) for f in rgb])
+    return np.stack([convert(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), size, geometry)
+                     for f in rgb])
 
 
 def window_frame_times(start: float, seconds: float, num_frames: int) -> np.ndarray:
@@ -170,7 +203,8 @@ class _Keyframes:
 
 
 class FrameSampler:
-    """Frames of one video file at non-decreasing times, resized to ``size`` (RGB uint8).
+    """Frames of one video file at non-decreasing times, brought to ``size`` (RGB uint8) by
+    ``geometry`` (see :func:`convert`).
 
     >>> with FrameSampler("clip.mp4", 224) as s:                      # doctest: +SKIP
     ...     rgb, times = s.sample([0.625, 1.875])                    # [2, 224, 224, 3], found times
@@ -180,10 +214,14 @@ class FrameSampler:
     """
 
     def __init__(self, path: str | os.PathLike, size: int | None, policy: str = "keyframe",
-                 keyframe_tolerance: float = 2.0, decoder: Decoder | str | None = None) -> None:
+                 keyframe_tolerance: float = 2.0, decoder: Decoder | str | None = None,
+                 geometry: str = "squash") -> None:
         if policy not in POLICIES:
             raise InputError(f"frame policy must be one of {POLICIES}, got {policy!r}")
+        if geometry not in GEOMETRIES:
+            raise InputError(f"frame geometry must be one of {GEOMETRIES}, got {geometry!r}")
         self.path, self.size, self.policy, self.tolerance = path, size, policy, float(keyframe_tolerance)
+        self.geometry = geometry
         self.decoder = decoder if isinstance(decoder, Decoder) else select_decoder(decoder)
         self.decoder_used: Decoder | None = None
         self._exact: _Exact | None = None
@@ -256,7 +294,7 @@ class FrameSampler:
                 found.append(when)
             t1 = time.perf_counter()
             converted: dict[int, np.ndarray] = {}
-            rgb = [converted.setdefault(id(f), convert(f, self.size)) for f in chosen]
+            rgb = [converted.setdefault(id(f), convert(f, self.size, self.geometry)) for f in chosen]
         except ffmpeg_errors() as exc:
             raise MediaError(f"{self.path}: video track is corrupt or truncated ({exc})") from exc
         self.seconds["decode"] += t1 - t0
@@ -276,8 +314,9 @@ class FrameSampler:
 
 
 def sample_frames(path: str | os.PathLike, times: Sequence[float], size: int | None = None,
-                  policy: str = "exact", keyframe_tolerance: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+                  policy: str = "exact", keyframe_tolerance: float = 2.0,
+                  geometry: str = "squash") -> tuple[np.ndarray, np.ndarray]:
     """One-shot :class:`FrameSampler`: RGB uint8 frames at ``times`` (sorted here), resized to
     ``size`` (None: full resolution), and the times of the frames used."""
-    with FrameSampler(path, size, policy, keyframe_tolerance) as s:
+    with FrameSampler(path, size, policy, keyframe_tolerance, geometry=geometry) as s:
         return s.sample(sorted(times))

@@ -67,20 +67,33 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], strict_shapes: 
     return report
 
 
+# what a checkpoint of each layout may hold beyond the backbone: heads and front ends, never layers
+PANNS_EXTRAS = ("fc1.", "fc_audioset.", "spectrogram_extractor.", "logmel_extractor.")
+RESNET_EXTRAS = ("fc.",)
+
+
 def load_panns(backbone: nn.Module, path: str | os.PathLike) -> LoadReport:
     """PANNs Cnn14-style weights into :class:`~avsc_edge.model.backbones.AudioBackbone` (same layout:
     kernels load as they are). Every backbone parameter must be found, with its shape."""
-    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, "PANNs Cnn14")
+    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, "PANNs Cnn14", PANNS_EXTRAS)
 
 
 def load_resnet(backbone: nn.Module, path: str | os.PathLike) -> LoadReport:
     """torchvision ResNet-style weights into :class:`~avsc_edge.model.backbones.VisualBackbone`."""
-    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, "torchvision ResNet")
+    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, "torchvision ResNet",
+                     RESNET_EXTRAS)
 
 
-def _complete(report: LoadReport, path, layout: str) -> LoadReport:
+def _complete(report: LoadReport, path, layout: str, extras: tuple[str, ...]) -> LoadReport:
+    """Every backbone tensor found, and nothing left over but the layout's heads: a deeper network of
+    the same family (ResNet-34 into ResNet-18) shares every name and shape, yet is another model."""
     absent = [k for k in report.missing if not k.endswith("num_batches_tracked")]
     if absent:
         raise ArtifactError(f"{path}: the {layout} checkpoint lacks {absent[:5]} of the backbone; the preset's "
                             "backbone must be the checkpoint's architecture (base = CNN14 + ResNet-18)")
+    surplus = [k for k in report.unused if not k.startswith(extras)]
+    if surplus:
+        raise ArtifactError(f"{path}: the checkpoint has layers the {layout} backbone does not ({surplus[:3]}, "
+                            f"{len(surplus)} in all): it is a different architecture; the preset's backbone must "
+                            "be the checkpoint's (base = CNN14 + ResNet-18)")
     return report

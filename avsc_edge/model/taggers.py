@@ -50,7 +50,8 @@ class ImageTagger(nn.Module):
         return torch.softmax(self.fc(self.backbone(frames).mean(dim=1)), dim=-1)
 
 
-def _load(tagger: nn.Module, path: str | os.PathLike, heads: tuple[str, ...], layout: str) -> nn.Module:
+def _load(tagger: nn.Module, path: str | os.PathLike, heads: tuple[str, ...], layout: str,
+          front_ends: tuple[str, ...] = ()) -> nn.Module:
     state = read_state(path)
     missing = [h for h in heads if f"{h}.weight" not in state]
     if missing:
@@ -60,6 +61,11 @@ def _load(tagger: nn.Module, path: str | os.PathLike, heads: tuple[str, ...], la
     absent = [k for k in report.missing if not k.endswith("num_batches_tracked")]
     if absent:
         raise ArtifactError(f"{path}: the {layout} checkpoint lacks {absent[:5]}; is it the right architecture?")
+    loaded = {k.removeprefix("backbone.") for k in report.loaded}
+    surplus = [k for k in state if k not in loaded and not k.startswith(front_ends)]
+    if surplus:
+        raise ArtifactError(f"{path}: the checkpoint has layers a {layout} tagger does not ({surplus[:3]}, "
+                            f"{len(surplus)} in all): it is a different architecture")
     return tagger.eval()
 
 
@@ -67,7 +73,8 @@ def load_audio_tagger(path: str | os.PathLike, n_mels: int, channels: tuple[int,
     """A PANNs checkpoint (``{"model": {"bn0.*", "conv_block1.*", ..., "fc1.*", "fc_audioset.*"}}``)."""
     state = read_state(path)
     classes = state["fc_audioset.weight"].shape[0] if "fc_audioset.weight" in state else AUDIOSET_CLASSES
-    return _load(AudioTagger(n_mels, channels, classes), path, ("fc1", "fc_audioset"), "PANNs Cnn14")
+    return _load(AudioTagger(n_mels, channels, classes), path, ("fc1", "fc_audioset"), "PANNs Cnn14",
+                 ("spectrogram_extractor.", "logmel_extractor."))
 
 
 def load_image_tagger(path: str | os.PathLike, channels: tuple[int, ...], blocks: tuple[int, ...]) -> ImageTagger:

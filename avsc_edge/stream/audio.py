@@ -22,7 +22,7 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..config import FeatureConfig
-from ..features import AMIN, StreamingLogMel, log_mel
+from ..features import AMIN, StreamingLogMel, end_padding, log_mel, pad_start
 from ..media import Resampler, check_sample_rate
 
 FLOOR_DB = float(10 * np.log10(AMIN))
@@ -39,7 +39,8 @@ class AudioTrack:
         self.mel = StreamingLogMel(features, threads=1)
         self.columns: deque[np.ndarray] = deque(maxlen=keep_frames)   # mel columns [n_mels]
         self.keep_samples = (keep_frames + 2) * features.hop_length + features.n_fft
-        self.raw = np.zeros(features.n_fft // 2, np.float32)          # the stream's left padding
+        self.raw = np.zeros(0, np.float32)     # the stream's samples, left padding included once known
+        self.padded = False
         self.raw_offset = 0                                            # padded index of raw[0]
         self.received = 0                                              # input samples so far
         self.resampler = None
@@ -66,6 +67,9 @@ class AudioTrack:
         if x.size == 0:
             return
         self.raw = np.concatenate([self.raw, x])
+        if not self.padded:
+            padded = pad_start(self.raw, self.features)
+            self.raw, self.padded = (self.raw, False) if padded is None else (padded, True)
         if len(self.raw) > 2 * self.keep_samples:
             drop = len(self.raw) - self.keep_samples
             self.raw, self.raw_offset = self.raw[drop:], self.raw_offset + drop
@@ -78,14 +82,15 @@ class AudioTrack:
                   np.asarray(mono, np.float32))
 
     def finish(self) -> None:
-        """End of the stream: the resampler's tail, then zeros so that the frames centred up to the
-        last sample are complete (as :func:`~avsc_edge.features.log_mel` pads a whole signal)."""
+        """End of the stream: the resampler's tail, then the end padding (zeros, or the reflection of
+        the last samples) so that the frames centred up to the last sample are complete (as
+        :func:`~avsc_edge.features.log_mel` pads a whole signal)."""
         if self.finished:
             return
         self.finished = True
         if self.resampler is not None:
             self._add(self.resampler.flush()[0])
-        self._add(np.zeros(self.features.n_fft // 2, np.float32))
+        self._add(end_padding(self.raw, self.features))
 
     def mel_frames(self, first: int, last: int) -> np.ndarray:
         """Columns ``first..last`` (inclusive) as ``[n_mels, n]``; frames no longer kept (or before

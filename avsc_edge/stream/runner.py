@@ -27,7 +27,8 @@ def stream_source(backend, source, hop: float = 1.0, realtime: bool = False, con
     if live:
         events = device_events(source, microphone, sr, rate)
     elif is_network(str(source)):
-        events = reconnecting_events(str(source), sr, rate, realtime, size=clip.frame_size)
+        events = reconnecting_events(str(source), sr, rate, realtime, size=clip.frame_size,
+                                     geometry=clip.frame_geometry)
     else:
         path = Path(os.fspath(source))
         if not path.is_file():

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import MediaError
-from ..media import convert
+from ..media import Resampler, convert
 
 log = logging.getLogger("avsc_edge")
 Event = tuple[str, np.ndarray, float]
@@ -49,7 +49,8 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
     from ..media import FrameSampler, MissingStreamError, audio_blocks
 
     try:
-        sampler = FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance)
+        sampler = FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance,
+                               geometry=clip.frame_geometry)
         duration = sampler.duration()
     except MissingStreamError:
         sampler, duration = None, 0.0
@@ -87,9 +88,9 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
 
 
 def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, realtime: bool = False,
-                 offset: float = 0.0, size: int | None = None) -> Iterator[Event]:
-    """Decode a container or network stream: mono audio resampled to ``sr``; RGB frames (resized
-    to ``size`` when given) at most ``frame_rate`` per second (others are skipped without
+                 offset: float = 0.0, size: int | None = None, geometry: str = "squash") -> Iterator[Event]:
+    """Decode a container or network stream: mono audio resampled to ``sr``; RGB frames (brought
+    to ``size`` by ``geometry`` when given) at most ``frame_rate`` per second (others are skipped without
     conversion). ``realtime`` paces the events to their timestamps; ``offset`` shifts every
     timestamp (used across reconnects)."""
     import av
@@ -102,7 +103,7 @@ def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, re
         streams = [s for s in (container.streams.audio[:1] + container.streams.video[:1])]
         if not streams:
             raise MediaError(f"{source}: neither an audio nor a video track")
-        resampler = av.AudioResampler(format="fltp", layout="mono", rate=sr)
+        resampler = Resampler(sr, mono=True)
         audio_pos: float | None = None
         next_frame = -np.inf
         wall0, first = time.monotonic(), None
@@ -118,25 +119,24 @@ def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, re
                 if packet.stream.type == "audio":
                     if audio_pos is None:
                         audio_pos = t
-                    frame.pts = None
-                    for f in resampler.resample(frame):
-                        x = f.to_ndarray()[0]
+                    x = resampler.push_frame(frame)[0]
+                    if x.size:
                         yield "audio", x, offset + audio_pos
                         audio_pos += x.shape[-1] / sr
                 elif t >= next_frame - 1e-6:
                     next_frame = t + 1.0 / frame_rate
-                    yield "frame", convert(frame, size), offset + t
+                    yield "frame", convert(frame, size, geometry), offset + t
 
 
 def reconnecting_events(source: str, sr: int, frame_rate: float, realtime: bool, retries: int = 5,
-                        backoff: float = 1.0, size: int | None = None) -> Iterator[Event]:
+                        backoff: float = 1.0, size: int | None = None, geometry: str = "squash") -> Iterator[Event]:
     """``media_events`` that re-opens a lost network stream with exponential back-off (a failed
     open or read, and for live protocols also an end of stream); timestamps continue on the wall
     clock across the outage, so the stream sees (and reports) the gap."""
     attempt, offset, last_t, lost_at = 0, 0.0, 0.0, None
     while True:
         try:
-            for kind, data, t in media_events(source, sr, frame_rate, realtime, offset, size):
+            for kind, data, t in media_events(source, sr, frame_rate, realtime, offset, size, geometry):
                 attempt, last_t, lost_at = 0, t, None
                 yield kind, data, t
             if not is_live(source) or attempt >= retries:

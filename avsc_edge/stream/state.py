@@ -69,8 +69,8 @@ class StreamState:
         self.backend = getattr(backend, "backend", backend)   # a Classifier stands for its backend
         self.info, self.cfg = self.backend.info, config
         self.features, self.clip = self.info.feature_config, self.info.clip_config
-        if self.features.top_db is not None or self.features.pad_mode != "constant" or not self.features.center:
-            raise ConfigError("streaming needs a model with FeatureConfig.top_db=None, center=True, pad_mode='constant'")
+        if self.features.top_db is not None or not self.features.center:
+            raise ConfigError("streaming needs a model with FeatureConfig.top_db=None and center=True")
         model = self.info.model_config
         if not (model.uses_audio and model.uses_visual):
             raise ConfigError(f"streaming needs an audio-visual model, not the {model.variant!r} ablation variant")
