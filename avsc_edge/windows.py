@@ -117,10 +117,17 @@ class _FileFrames:
     def __init__(self, path: MediaSource, clip: ClipConfig, decoder=None) -> None:
         self.sampler = media.FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance, decoder,
                                           clip.frame_geometry)
-        self.duration = self.sampler.duration()
+        self.start, self._length = self.sampler.start(), self.sampler.duration()
+        self.place(self.start)
+
+    def place(self, origin: float) -> None:
+        """Recording time 0 is container time ``origin`` (the video's own start unless its audio
+        track starts earlier)."""
+        self.origin = origin
+        self.duration = None if self._length is None else self._length + self.start - origin
 
     def at(self, times: np.ndarray) -> np.ndarray:
-        return self.sampler.sample(times)[0]
+        return self.sampler.sample(times + self.origin)[0]
 
     def close(self) -> None:
         self.sampler.close()
@@ -156,6 +163,7 @@ class Recording:
         self._frames = frames
         self.timings = {"decode_ms": 0.0, "features_ms": 0.0, "frames_ms": 0.0}
         self.notes: list[str] = []
+        self.timeline: dict | None = None     # where the tracks of one container start (media.audio_blocks)
         self._normalize_s = 0.0
 
     @property
@@ -171,10 +179,11 @@ class Recording:
         is a recording whose missing track is simply absent. ``host_features=False`` leaves the
         log-mel to a GPU backend (windows carry their samples)."""
         same = audio is not None and video is not None and os.fspath(audio) == os.fspath(video)
+        timeline: dict | None = {} if same else None   # one container: its tracks share a clock
         blocks = None
         if audio is not None:
             limit = None if max_windows is None else max_windows * clip.seconds
-            gen = media.audio_blocks(audio, features.sr, mono=True, max_seconds=limit)
+            gen = media.audio_blocks(audio, features.sr, mono=True, max_seconds=limit, timeline=timeline)
             try:
                 first = next(gen)
             except media.MissingStreamError:
@@ -191,7 +200,11 @@ class Recording:
                     raise
         if blocks is None and frames is None:
             raise MediaError(f"{video or audio}: neither an audio nor a video track could be read")
-        return cls(blocks, frames, features, clip, threads, max_windows, str(video or audio), host_features)
+        rec = cls(blocks, frames, features, clip, threads, max_windows, str(video or audio), host_features)
+        if timeline and frames is not None and blocks is not None:
+            frames.place(timeline["origin"])
+            rec.timeline = timeline
+        return rec
 
     @classmethod
     def from_arrays(cls, audio: np.ndarray | None, sample_rate: int | None, frames: np.ndarray | None,
@@ -286,6 +299,8 @@ class Recording:
                 if start is not None:
                     self.notes.append(f"{gone} track ends before {start * clip.seconds:g} s: later windows are "
                                       f"classified from {left} alone")
+            if self.timeline is not None:
+                self.notes += timeline_notes(self.timeline)
             if self._frames is not None:
                 self._frames.close()
 
@@ -303,6 +318,18 @@ def _normalize_unique(rgb: np.ndarray) -> np.ndarray:
     """:func:`normalize_frames`, once per distinct frame (keyframes repeat across sample times)."""
     keep, inverse = unique_frames(rgb)
     return normalize_frames(rgb[keep])[inverse]
+
+
+def timeline_notes(timeline: dict, threshold: float = 0.1) -> list[str]:
+    """What a user should know about tracks that start apart (container timestamps)."""
+    notes, origin = [], timeline["origin"]
+    if timeline["audio_start"] - origin >= threshold:
+        notes.append(f"audio track starts {timeline['audio_start'] - origin:.2f} s after the video: silence stands in "
+                     "before it")
+    if timeline.get("video_start", origin) - origin >= threshold:
+        notes.append(f"video track starts {timeline['video_start'] - origin:.2f} s after the audio: its first frame "
+                     "stands in before it")
+    return notes
 
 
 def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -26,6 +26,8 @@ class PreviousResampler:
     """The audio front end before issue 18, kept here as the reference: libswresample resamples
     with its default filter and downmixes stereo to (L+R)/sqrt(2)."""
 
+    channels = 1
+
     def __init__(self, sr: int, mono: bool = True) -> None:
         import av
 

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InputError, MediaError
-from .container import ffmpeg_errors, first_stream, open_input
+from .container import ffmpeg_errors, first_stream, open_input, stream_start
 
 LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
@@ -92,10 +92,18 @@ class Resampler:
 
 
 def audio_blocks(path: str | os.PathLike, sr: int, mono: bool = True, block_seconds: float = 1.0,
-                 max_seconds: float | None = None) -> Iterator[np.ndarray]:
+                 max_seconds: float | None = None, timeline: dict | None = None) -> Iterator[np.ndarray]:
     """The first audio track of ``path`` at ``sr`` as float32 ``[channels, samples]`` blocks of
     about ``block_seconds`` (the last one shorter). Multi-channel audio is downmixed to the mean of
-    its channels (see :class:`Resampler`); ``max_seconds`` stops early. Raises :class:`MediaError` for unreadable tracks."""
+    its channels (see :class:`Resampler`); ``max_seconds`` stops early. Raises :class:`MediaError`
+    for unreadable tracks.
+
+    ``timeline`` (a dict, filled as the track is read): place the audio on the container's clock
+    shared with its video track, by the first packets' timestamps (headers are not reliable:
+    Matroska's may say 0 for a track that starts later). The recording starts at the earlier
+    track (``timeline["origin"]``, container seconds, known with the first block: frame times are
+    relative to it); audio that starts later is preceded by silence. ``audio_start`` and
+    ``video_start`` (once its first packet has been seen) are container seconds too."""
     import av
 
     with open_input(path) as c:
@@ -106,18 +114,27 @@ def audio_blocks(path: str | os.PathLike, sr: int, mono: bool = True, block_seco
         block_in = max(1, int((stream.rate or sr) * block_seconds))  # resampling per codec frame costs 4x more
         budget = None if max_seconds is None else int(round(max_seconds * sr))
         emitted = 0
+        placed = timeline is None
         try:
-            for frame in c.decode(stream):
-                frame.pts = None
-                fifo.write(frame)
-                while fifo.samples >= block_in:
-                    out = resampler.push_frame(fifo.read(block_in))
-                    if out.shape[1]:
-                        out = out if budget is None else out[:, :budget - emitted]
-                        emitted += out.shape[1]
-                        yield out
-                    if budget is not None and emitted >= budget:
-                        return
+            for packet in _audio_packets(c, stream, timeline):
+                for frame in packet.decode():
+                    if not placed:
+                        placed = True
+                        lead = _place_on_timeline(timeline, frame, stream, sr, resampler.channels)
+                        lead = lead if budget is None else lead[:, :budget]
+                        if lead.shape[1]:
+                            emitted += lead.shape[1]
+                            yield lead
+                    frame.pts = None
+                    fifo.write(frame)
+                    while fifo.samples >= block_in:
+                        out = resampler.push_frame(fifo.read(block_in))
+                        if out.shape[1]:
+                            out = out if budget is None else out[:, :budget - emitted]
+                            emitted += out.shape[1]
+                            yield out
+                        if budget is not None and emitted >= budget:
+                            return
         except ffmpeg_errors() as exc:
             raise MediaError(f"{path}: audio track is corrupt or truncated ({exc})") from exc
         tail = [resampler.push_frame(fifo.read()) if fifo.samples else None, resampler.flush()]
@@ -129,6 +146,30 @@ def audio_blocks(path: str | os.PathLike, sr: int, mono: bool = True, block_seco
                     yield out
     if emitted == 0:
         raise MediaError(f"{path}: audio track holds no samples")
+
+
+def _audio_packets(container, stream, timeline: dict | None):
+    """The audio track's packets; with a ``timeline``, the video track's first packet time is noted
+    on the way (then only audio is demuxed: the container's read position carries on)."""
+    video = container.streams.video
+    if timeline is not None and video:
+        for packet in container.demux(stream, video[0]):
+            if packet.stream is stream:
+                yield packet
+            elif packet.pts is not None:
+                timeline["video_start"] = float(packet.pts * packet.time_base)
+                break
+    yield from container.demux(stream)
+
+
+def _place_on_timeline(timeline: dict, first_frame, stream, sr: int, channels: int) -> np.ndarray:
+    """Fill ``timeline`` at the first decoded audio frame (a video that starts earlier has shown a
+    packet by then: containers interleave by time); return the silence that precedes the audio
+    (``[channels, n]``, usually empty)."""
+    audio_start = float(first_frame.time) if first_frame.time is not None else stream_start(stream)
+    origin = min(audio_start, timeline.get("video_start", audio_start))
+    timeline.update(origin=origin, audio_start=audio_start)
+    return np.zeros((channels, int(round((audio_start - origin) * sr))), np.float32)
 
 
 def load_audio(path: str | os.PathLike, sr: int, mono: bool = True, max_seconds: float | None = None) -> np.ndarray:

@@ -90,6 +90,13 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         )
 
 
+def stream_start(stream) -> float:
+    """Seconds on the container's clock at which the stream starts (0 when the header does not say)."""
+    if stream.start_time is not None and stream.time_base is not None:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
+
+
 def stream_duration(stream) -> float | None:
     """Seconds, from the stream's own header (None when the container does not say)."""
     if stream.duration is not None and stream.time_base is not None:

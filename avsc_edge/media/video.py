@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import InputError, MediaError
 from . import container as _container
-from .container import check_frame_size, ffmpeg_errors, first_stream, stream_duration
+from .container import check_frame_size, ffmpeg_errors, first_stream, stream_duration, stream_start
 from .decoders import Decoder, open_with, select_decoder
 
 log = logging.getLogger("avsc_edge")
@@ -69,19 +69,33 @@ def crop_plan(width: int, height: int, size: int, geometry: str) -> tuple[int, i
     return w, h, int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
 
 
+def quarter_turns(frame) -> int:
+    """Counterclockwise quarter turns that show ``frame`` upright: its display matrix (phone video
+    is stored sideways with a -90 degree matrix; players turn it, so do we)."""
+    degrees = getattr(frame, "rotation", 0) or 0
+    return int(round(degrees / 90.0)) % 4
+
+
 def convert(frame, size: int | None = None, geometry: str = "squash") -> np.ndarray:
-    """A decoded frame -> RGB uint8 ``[S, S, 3]`` or, with ``size=None``, ``[H, W, 3]``. ``squash``
-    area-averages the whole frame to ``S``; ``center_crop`` scales it (bilinear, antialiased on
-    reduction like PIL's) so that the centred crop is ``S`` and cuts that crop out: one libswscale
-    call either way."""
+    """A decoded frame -> RGB uint8 ``[S, S, 3]`` or, with ``size=None``, ``[H, W, 3]``, upright
+    (display matrix applied). ``squash`` area-averages the whole frame to ``S``; ``center_crop``
+    scales it (bilinear, antialiased on reduction like PIL's) so that the centred crop is ``S`` and
+    cuts that crop out: one libswscale call either way, rotation on the small result."""
+    turns = quarter_turns(frame)
     if size is None:
-        return _reformatter().reformat(frame, format="rgb24").to_ndarray()
-    w, h, top, left = crop_plan(frame.width, frame.height, size, geometry)
+        rgb = _reformatter().reformat(frame, format="rgb24").to_ndarray()
+        return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+    upright = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
+    w, h, top, left = crop_plan(*upright, size, geometry)
+    scaled = (h, w) if turns % 2 else (w, h)
     interpolation = "AREA" if geometry == "squash" else CENTER_CROP_FILTER
-    rgb = _reformatter().reformat(frame, width=w, height=h, format="rgb24", interpolation=interpolation).to_ndarray()
-    if (w, h) == (size, size):
-        return rgb
-    return np.ascontiguousarray(rgb[top:top + size, left:left + size])
+    rgb = _reformatter().reformat(frame, width=scaled[0], height=scaled[1], format="rgb24",
+                                  interpolation=interpolation).to_ndarray()
+    if turns:
+        rgb = np.rot90(rgb, turns)
+    if (w, h) != (size, size):
+        rgb = rgb[top:top + size, left:left + size]
+    return np.ascontiguousarray(rgb)
 
 
 def resize_frames(rgb: np.ndarray, size: int, geometry: str = "squash") -> np.ndarray:
@@ -260,6 +274,11 @@ class FrameSampler:
         if seconds is None and scan.c.duration:
             seconds = float(scan.c.duration / 1_000_000)
         return seconds
+
+    def start(self) -> float:
+        """Container seconds at which the video track starts (its header's start time)."""
+        scan = self._key_scan() if self.policy == "keyframe" else self._exact_scan()
+        return stream_start(scan.stream)
 
     # -- sampling ----------------------------------------------------------------------------
     def _frame_at(self, t: float):

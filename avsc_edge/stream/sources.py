@@ -43,32 +43,37 @@ def _pace(first_wall: float, t: float) -> None:
 
 def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
                 block_seconds: float = 0.1) -> Iterator[Event]:
-    """A local file as a stream: mono audio blocks at ``sr`` from time 0, and the frames of the
-    sample grid ``(k + 1/2) * seconds / num_frames`` chosen by the clip's frame policy, resized to
-    the model's size and stamped with their grid time. Interleaved in time order."""
+    """A local file as a stream: mono audio blocks at ``sr`` and the frames of the sample grid
+    ``(k + 1/2) * seconds / num_frames`` chosen by the clip's frame policy, brought to the model's
+    size and stamped with their grid time, both on the container's clock from the earlier track's
+    start (as ``predict`` places them). Interleaved in time order."""
     from ..media import FrameSampler, MissingStreamError, audio_blocks
 
     try:
         sampler = FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance,
                                geometry=clip.frame_geometry)
-        duration = sampler.duration()
+        duration, video_start = sampler.duration(), sampler.start()
     except MissingStreamError:
-        sampler, duration = None, 0.0
+        sampler, duration, video_start = None, 0.0, 0.0
+    timeline: dict = {}
     seg = clip.seconds / clip.num_frames
     k = 0
 
     def frames_until(limit: float) -> Iterator[Event]:
         nonlocal k
-        while sampler is not None and (k + 0.5) * seg <= limit and (duration is None or (k + 0.5) * seg < duration):
+        origin = timeline.get("origin", video_start)
+        end = None if duration is None else duration + video_start - origin
+        while sampler is not None and (k + 0.5) * seg <= limit and (end is None or (k + 0.5) * seg < end):
             t = (k + 0.5) * seg
             k += 1
-            yield "frame", sampler.sample([t])[0][0], t
+            yield "frame", sampler.sample([t + origin])[0][0], t
 
     wall = time.monotonic()
     pos = 0.0
     try:
         try:
-            for block in audio_blocks(path, sr, mono=True, block_seconds=block_seconds):
+            for block in audio_blocks(path, sr, mono=True, block_seconds=block_seconds,
+                                      timeline=timeline if sampler is not None else None):
                 x = block[0]
                 if realtime:
                     _pace(wall, pos)
