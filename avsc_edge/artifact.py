@@ -8,12 +8,18 @@ allocation.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
+import shutil
+import signal
+import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -109,9 +115,12 @@ def info_from_metadata(meta: dict[str, str], where: str) -> ArtifactInfo:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
-    """Call ``write(tmp_path)`` then rename over ``path``: never a half-written file."""
+    """Call ``write(tmp_path)`` then rename over ``path``: never a half-written file (the temporary
+    name is unique: concurrent writers do not share it)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -119,6 +128,56 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+@contextmanager
+def staging(target: str | os.PathLike) -> Iterator[Path]:
+    """A fresh folder beside ``target`` to write a whole artifact into (removed afterwards, also on
+    errors and, in the CLI, on SIGTERM); :func:`install` moves its files into place."""
+    target = Path(target)
+    folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".staging"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def install(moves: dict[Path, Path]) -> None:
+    """Rename every ``source -> target`` of one artifact as one step: under an exclusive lock on
+    the target folder (concurrent exports take turns, so the folder ends with one of them whole)
+    and with SIGINT/SIGTERM held back until the last file is in place. The files of ``moves`` must
+    be on the target's file system (a staging folder beside it): renames need no space."""
+    folders = {t.parent for t in moves.values()}
+    fds = [os.open(f, os.O_RDONLY) for f in sorted(folders)]
+    try:
+        for fd in fds:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        with signals_held():
+            for source, target in moves.items():
+                os.replace(source, target)
+    finally:
+        for fd in fds:
+            os.close(fd)   # closing releases the lock
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM arriving inside the block take effect when it ends (main thread only:
+    Python runs signal handlers there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in caught:
+            signal.raise_signal(s)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -133,6 +192,31 @@ def part_paths(model_path: str | os.PathLike) -> dict[str, Path]:
     """Where the split graphs of ``NAME.EXT`` live: ``NAME.<part>.EXT`` beside it."""
     p = Path(model_path)
     return {part: p.with_name(f"{p.stem}.{part}{p.suffix}") for part in PARTS}
+
+
+def model_parts(model_path: str | os.PathLike, missing_hint: str) -> dict[str, Path]:
+    """The split graphs of a model, checked: each one present, a file of the model's own folder
+    (a link that leads elsewhere is refused, as external data is)."""
+    model = Path(model_path).resolve()
+    paths = part_paths(model)
+    missing = [p.name for p in paths.values() if not p.is_file()]
+    if missing:
+        raise ArtifactError(f"{model_path}: its split graphs {missing} are missing; {missing_hint}")
+    for p in paths.values():
+        if p.resolve().parent != model.parent:
+            raise ArtifactError(f"{p}: a split graph must be a file in the model's folder ({model.parent}), "
+                                f"not a link to {p.resolve()}; copy the export's files together")
+    return paths
+
+
+def check_same_export(model: ArtifactInfo, part: ArtifactInfo, expected_graph: str, where: str, name: str) -> None:
+    """A split graph belongs to the model: the same export (id), graph, configs, labels and vocabularies."""
+    same = (part.graph == expected_graph and part.export_id == model.export_id and part.model == model.model
+            and part.precision == model.precision and part.labels == model.labels and part.events == model.events
+            and part.objects == model.objects and part.features == model.features and part.clip == model.clip)
+    if not same:
+        raise ArtifactError(f"{where}: does not belong to {name} (another export, or another graph); "
+                            "re-export, and keep each export's files together")
 
 
 def window_frames(info: ArtifactInfo) -> int:

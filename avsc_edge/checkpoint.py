@@ -14,12 +14,26 @@ MAX_HEADER_BYTES = 64 * 1024 * 1024
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, Any], info: ArtifactInfo) -> Path:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    return write_safetensors(path, tensors, {META_KEY: info.to_json()})
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, str]) -> Path:
+    """Atomically; safetensors' own errors (a full disk is ``SafetensorError: ... StorageFull``)
+    become one-line :class:`OSError`/:class:`ArtifactError` messages."""
+    import errno
+
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     path = Path(path)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: info.to_json()}))
-    return path
+    try:
+        return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    except SafetensorError as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "StorageFull" in text or "No space left" in text:
+            raise OSError(errno.ENOSPC, f"No space left on device while writing {path}") from exc
+        raise ArtifactError(f"{path}: cannot write it ({text})") from exc
 
 
 def read_header(path: str | os.PathLike) -> dict:

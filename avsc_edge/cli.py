@@ -5,7 +5,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -92,44 +94,48 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _open_output(path: str | None, what: str):
-    """Open an output file before any work (a missing folder fails now, not after an hour)."""
-    if path is None or path == "-":
-        return None
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"{what} {p} is a folder; give a file name")
-    if not p.parent.is_dir():
-        raise ConfigError(f"{what} {p}: folder {p.parent} does not exist")
-    try:
-        return p.open("w", newline="")
-    except OSError as exc:
-        raise ConfigError(f"{what} {p}: cannot write it ({exc.strerror})") from exc
+def _result_file(path: str | None, what: str):
+    """Checked now (a missing folder fails before an hour of work); nothing is opened yet."""
+    from .runtime.outputs import ResultFile
+
+    return None if path is None or path == "-" else ResultFile(path, what)
 
 
 def cmd_predict(args) -> int:
+    from .artifact import part_paths
     from .classifier import Classifier
     from .runtime.batch import DcaseCsvWriter, expand_inputs, predict_many
 
-    csv_file = _open_output(args.csv, "--csv")
-    errors_path = args.errors or (f"{Path(args.csv).with_suffix('')}.errors.tsv" if csv_file else None)
-    errors_file = _open_output(errors_path, "--errors")
+    csv_out = _result_file(args.csv, "--csv")
+    errors_path = args.errors or (f"{Path(args.csv).with_suffix('')}.errors.tsv" if csv_out else None)
+    errors_out = _result_file(errors_path, "--errors")
+    outputs = [f for f in (csv_out, errors_out) if f]
+    model_files = [args.model, *part_paths(args.model).values()]
+    for out in outputs:
+        out.refuse_overwriting(model_files, "a file of the model")
     clf = Classifier(args.model, device=args.device, threads=args.threads, strict=args.strict,
                      decoder=args.decoder, batch_size=args.batch_size)
     pairs = expand_inputs(args.inputs)
+    for out in outputs:
+        out.refuse_overwriting({p for pair in pairs for p in pair if p}, "an input")
+    if csv_out and errors_out and csv_out.target.resolve() == errors_out.target.resolve():
+        raise ConfigError(f"--csv and --errors are the same file ({csv_out.target}); give two names")
+    csv_file = csv_out.open() if csv_out else None
+    errors_file = errors_out.open() if errors_out else None
     writer = DcaseCsvWriter(csv_file or sys.stdout, clf.labels) if args.csv else None
     ok = failed = 0
+    complete = False
     try:
         for name, r in predict_many(clf, pairs, workers=args.workers, progress=not (args.json or args.csv == "-")):
             if isinstance(r, Exception):
                 failed += 1
                 if errors_file:
-                    errors_file.write(f"{name}\t{type(r).__name__}\t{r}\n")
+                    errors_file.write(f"{_one_line(name)}\t{type(r).__name__}\t{_one_line(str(r))}\n")
                     errors_file.flush()
                 if args.json:
                     print(json.dumps({"path": name, "error": str(r)}), flush=True)
                 elif args.csv != "-":
-                    print(f"{name}: error: {r}", file=sys.stderr)
+                    print(f"{_one_line(name)}: error: {_one_line(str(r))}", file=sys.stderr)
                 continue
             ok += 1
             if writer:
@@ -138,14 +144,22 @@ def cmd_predict(args) -> int:
                 print(json.dumps({"path": name, **r.to_dict()}), flush=True)
             elif args.csv != "-":
                 top = ", ".join(f"{lab} {p:.2f}" for lab, p in r.top(3))
-                print(f"{name}: {r.label} ({r.confidence:.1%}; {'+'.join(r.modalities)}) top: {top}", flush=True)
+                print(f"{_one_line(name)}: {r.label} ({r.confidence:.1%}; {'+'.join(r.modalities)}) top: {top}",
+                      flush=True)
+        complete = True
     finally:
-        for f in (csv_file, errors_file):
-            if f:
-                f.close()
-        where = f" (errors: {errors_path})" if failed and errors_file else ""
-        print(f"predict: {ok} ok, {failed} failed{where}", file=sys.stderr)
+        written = [out.finish(complete) for out in outputs]
+        incomplete = [str(w) for w in written if w is not None and w.suffix == ".partial"]
+        where = f" (errors: {errors_path})" if failed and errors_out and complete else ""
+        state = "" if complete else f"stopped after {ok + failed} of {len(pairs)} inputs: "
+        kept = f"; rows so far in {', '.join(incomplete)}" if incomplete else ""
+        print(f"predict: {state}{ok} ok, {failed} failed{where}{kept}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _one_line(text: str) -> str:
+    """File names and messages on one line of a log or TSV (a newline or tab in a name is escaped)."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 
 def cmd_export(args) -> int:
@@ -423,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv   # accepted anywhere on the line
@@ -430,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.debug = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)   # like Ctrl-C: clean-up runs, results are kept
     try:
         return args.fn(args)
     except BrokenPipeError:

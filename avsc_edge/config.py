@@ -304,6 +304,7 @@ class ArtifactInfo(JsonConfig):
     precision: str = "fp32"
     metrics: dict = field(default_factory=dict)
     graph: str = "full"          # "full", or the split graph this file holds (artifact.PARTS)
+    export_id: str = ""          # shared by every graph (and engine) of one export: parts never mix
 
     @property
     def feature_config(self) -> FeatureConfig:

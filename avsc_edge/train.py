@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from .artifact import META_KEY, atomic_write
-from .checkpoint import save_checkpoint
+from .artifact import META_KEY
+from .checkpoint import save_checkpoint, write_safetensors
 from .config import ArtifactInfo, ClipConfig, FeatureConfig, ModelConfig, PretrainedConfig, TrainConfig
 from .data import TauDataset
 from .data.featureset import FeatureSet, load_featureset
@@ -107,7 +107,6 @@ def _save_state(path: Path, model, opt, sched, epoch: int, history: list[dict], 
     """Weights, optimizer, scheduler, epoch, history, RNG states and the run's configs in ONE file,
     written atomically: a kill at any moment leaves the previous generation or this one, whole."""
     import torch
-    from safetensors.torch import save_file
 
     sd = opt.state_dict()
     tensors, scalars = {}, {}
@@ -122,7 +121,7 @@ def _save_state(path: Path, model, opt, sched, epoch: int, history: list[dict], 
     meta = {"generation": epoch, "epoch": epoch, "param_groups": sd["param_groups"], "scalars": scalars,
             "history": history, "run": run, "vocab": vocab,
             "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)}))
+    write_safetensors(path, tensors, {META_KEY: json.dumps(meta)})
 
 
 def _read_state(path: Path) -> tuple[dict, dict[str, "object"]]:

@@ -225,6 +225,58 @@ def test_foreign_garbage_and_incomplete_onnx(fp32, tmp_path):
         Classifier(lonely)
 
 
+def copy_model(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, dst)
+    for part, path in part_paths(src).items():
+        shutil.copy(path, part_paths(dst)[part])
+    return dst
+
+
+def test_graphs_of_two_exports_never_mix(tiny_checkpoint, fp32, tmp_path):
+    """Same checkpoint, same preset, same precision: only the export differs, and that is enough."""
+    other = run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), tmp_path / "b" / "model.onnx").artifact
+    Classifier(other)   # whole: loads
+    mixed = copy_model(fp32, tmp_path / "mixed" / "model.onnx")
+    shutil.copy(part_paths(other)["audio_slots"], part_paths(mixed)["audio_slots"])
+    with pytest.raises(ArtifactError, match="does not belong"):
+        Classifier(mixed)
+
+
+def test_graphs_whose_inputs_do_not_match_their_metadata_are_refused_in_one_line(fp32, tmp_path):
+    """Metadata edited to another frame size (all graphs alike, the export id kept): refused when
+    loaded, not an ONNX Runtime traceback when run."""
+    import dataclasses
+
+    from avsc_edge.artifact import META_KEY
+    from avsc_edge.export.onnx_export import read_onnx_info
+
+    model = copy_model(fp32, tmp_path / "edited" / "model.onnx")
+    for path in (model, *part_paths(model).values()):
+        info = read_onnx_info(path)
+        proto = onnx.load(str(path))
+        for entry in proto.metadata_props:
+            if entry.key == META_KEY:
+                entry.value = dataclasses.replace(info, clip={**info.clip, "frame_size": 48}).to_json()
+        onnx.save(proto, str(path))
+    with pytest.raises(ArtifactError, match="input 'frame' has shape"):
+        Classifier(model)
+
+
+def test_a_split_graph_linked_from_outside_the_folder_is_refused(fp32, tmp_path):
+    model = copy_model(fp32, tmp_path / "m" / "model.onnx")
+    heads = part_paths(model)["heads"]
+    heads.unlink()
+    heads.symlink_to(part_paths(fp32)["heads"])
+    with pytest.raises(ArtifactError, match="not a link"):
+        Classifier(model)
+    linked_folder = tmp_path / "linked"
+    linked_folder.symlink_to(model.parent)        # a link to the whole folder is the folder: fine
+    heads.unlink()
+    shutil.copy(part_paths(fp32)["heads"], heads)
+    Classifier(linked_folder / "model.onnx")
+
+
 def test_int8_keeps_the_stem_convolutions_fp32_and_the_rest_quantised(int8):
     """The convolutions on the log-mel and on the RGB frames (<= 3 input channels) are not preceded
     by a DequantizeLinear on their weights; every other convolution is."""
@@ -239,19 +291,19 @@ def test_int8_keeps_the_stem_convolutions_fp32_and_the_rest_quantised(int8):
         assert set(read_onnx_info(path).metrics["quantization"]["fp32_nodes"]) == stems, name
 
 
-def test_an_interrupted_export_leaves_no_model_that_looks_whole(tiny_checkpoint, tmp_path, monkeypatch):
-    import avsc_edge.export.pipeline as pipeline
+def test_an_interrupted_export_leaves_the_earlier_model_whole(tiny_checkpoint, tmp_path, monkeypatch):
+    import avsc_edge.export.parity as parity
 
-    written = []
-
-    def copy_then_fail(src, dst):
-        if len(written) == 2:
-            raise KeyboardInterrupt   # the user's Ctrl-C in the middle of the graphs
-        written.append(dst)
-        return shutil.copyfile(src, dst)
-
-    monkeypatch.setattr(pipeline.shutil, "copyfile", copy_then_fail)
     out = tmp_path / "model.onnx"
+    run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), out)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def interrupt(*args):
+        raise KeyboardInterrupt   # the user's Ctrl-C after every graph is written, before they are moved
+
+    monkeypatch.setattr(parity, "store_report", interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), out)
-    assert len(written) == 2 and out not in written and not out.exists()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before   # no staging folder left either
+
+

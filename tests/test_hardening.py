@@ -54,18 +54,81 @@ def test_good_and_bad_inputs_give_a_summary_an_errors_file_and_the_good_rows(tin
     assert len(errors) == 3 and all("Error" in e.split("\t")[1] for e in errors)
 
 
-def test_results_are_written_as_they_come(tiny_checkpoint, tiny_dataset, tmp_path):
-    """Interrupted after some clips, the CSV already holds them."""
-    csv = tmp_path / "partial.csv"
+def test_an_interrupted_predict_keeps_its_rows_and_the_earlier_file(tiny_checkpoint, tiny_dataset, tmp_path):
+    """SIGTERM (like Ctrl-C) after some clips: the rows so far in NAME.partial, the summary says so,
+    an earlier file of the same name untouched, no temporary left."""
+    csv = tmp_path / "results.csv"
+    csv.write_text("an earlier run\n")
     proc = subprocess.Popen([*CLI, "predict", str(tiny_checkpoint), str(tiny_dataset / "video"), "--csv", str(csv),
                              "--workers", "1", "--batch-size", "1"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not csv.is_file() or len(csv.read_text().splitlines()) < 4):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
-    lines = csv.read_text().splitlines()
+
+    def rows_so_far():
+        return sum(len(p.read_text().splitlines()) for p in tmp_path.glob(".results.csv.*.tmp"))
+
+    while time.monotonic() < deadline and rows_so_far() < 4 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert csv.read_text() == "an earlier run\n"
+    lines = (tmp_path / "results.csv.partial").read_text().splitlines()
     assert len(lines) >= 4 and all(line.count("\t") == 11 for line in lines)
+    assert "stopped after" in err and "results.csv.partial" in err
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_result_files_never_clobber_inputs_models_or_earlier_results(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
+    video = tmp_path / "clip.mp4"
+    shutil.copy(next((tiny_dataset / "video").glob("*.mp4")), video)
+    csv = tmp_path / "results.csv"
+    csv.write_text("an earlier run\n")
+    keep = {p: p.read_bytes() for p in (video, csv, Path(tiny_checkpoint))}
+    assert main(["predict", str(tmp_path / "mistyped.safetensors"), str(video), "--csv", str(csv)]) == 2
+    assert main(["predict", str(tiny_checkpoint), str(video), "--csv", str(video)]) == 2
+    assert "is also an input" in capsys.readouterr().err
+    assert main(["predict", str(tiny_checkpoint), str(video), "--csv", str(csv), "--errors", str(tiny_checkpoint)]) == 2
+    assert "a file of the model" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in keep} == keep
+    assert main(["predict", str(tiny_checkpoint), str(video), "--csv", str(csv)]) == 0
+    assert csv.read_text().startswith("filename\tscene_label")
+
+
+def test_special_files_are_named_for_what_they_are(tiny_checkpoint, tmp_path, capsys):
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "FIFO"), ("/dev/urandom", "character device")):
+        assert main(["predict", str(tiny_checkpoint), str(path)]) == 1
+        err = capsys.readouterr().err
+        assert f"is a {kind}" in err, err
+
+
+def test_a_newline_in_a_file_name_stays_on_one_line(tiny_checkpoint, tmp_path, capsys):
+    odd = tmp_path / "two\nlines.mp4"
+    odd.write_text("not a video\n" * 40)
+    errors = tmp_path / "errors.tsv"
+    assert main(["predict", str(tiny_checkpoint), str(odd), "--csv", str(tmp_path / "r.csv"), "--errors",
+                 str(errors)]) == 1
+    rows = errors.read_text().splitlines()
+    assert len(rows) == 1 and "two\\nlines.mp4" in rows[0] and rows[0].count("\t") == 2
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line(tmp_path, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    from avsc_edge.checkpoint import write_safetensors
+
+    torch = pytest.importorskip("torch")
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "
+                              "\"No space left on device\" })")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(OSError, match="No space left on device while writing"):
+        write_safetensors(tmp_path / "m.safetensors", {"w": torch.zeros(2)}, {})
+    assert not list(tmp_path.iterdir())
 
 
 def test_same_stem_audio_and_video_in_a_folder_are_one_recording(tiny_dataset, tmp_path):

@@ -393,3 +393,93 @@ def test_network_stream_reopens_with_backoff(tmp_path):
     finally:
         server.shutdown()
     assert is_live("rtsp://cam/1") and is_live("udp://0.0.0.0:5000") and not is_live(f"{base}/s.ts")
+
+
+def test_a_server_that_dies_mid_stream_is_reconnected(tmp_path):
+    """The first response stops a third of the way through its promised body and the connection
+    is dropped; the source reports the broken stream, backs off and re-opens. Only 127.0.0.1."""
+    import functools
+    import http.server
+
+    from avsc_edge.data.synth import write_av
+    from avsc_edge.stream.sources import reconnecting_events
+
+    rng = np.random.default_rng(0)
+    write_av(tmp_path / "s.ts", rng.integers(0, 255, (20, 48, 64, 3), dtype=np.uint8), 5.0,
+             (rng.standard_normal((2, 48000 * 4)) * 0.1).astype(np.float32), 48000)
+    data = (tmp_path / "s.ts").read_bytes()
+    calls = []
+
+    class Dying(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            calls.append(self.path)
+            if len(calls) > 1:
+                return super().do_GET()
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:len(data) // 3])
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Dying, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/s.ts"
+        events = list(reconnecting_events(url, 16000, 4.0, False, retries=3, backoff=0.05))
+    finally:
+        server.shutdown()
+    assert len(calls) == 2
+    audio = [t for k, _, t in events if k == "audio"]
+    assert audio == sorted(audio) and audio[-1] > 3.5     # the whole clip after the outage
+
+
+def test_bad_timestamps_are_refused_and_far_jumps_restart_the_stream(tiny_checkpoint, rng):
+    with StreamClassifier(tiny_checkpoint, SR, hop=0.5) as stream:
+        for bad in (float("nan"), float("inf"), -float("inf"), 1e300, "soon"):
+            with pytest.raises(InputError, match="timestamp"):
+                stream.push_audio(np.zeros(160, np.float32), bad)
+            with pytest.raises(InputError, match="timestamp"):
+                stream.push_frame(np.zeros((48, 64, 3), np.uint8), bad)
+    assert not stream._worker.is_alive()      # close() joined the worker: it made progress
+
+    state = StreamState(Classifier(tiny_checkpoint), SR, StreamConfig(hop=0.5))
+    audio, frames = synthetic(12.0, rng)
+    before = feed(state, audio[:SR * 6], frames[:60], rng)
+    state.add_audio(audio[:1600], 1e6)                       # one chunk stamped far in the future
+    after = [p for i in range(60, 120) for p in state.add_frame(frames[i], i / FPS)]
+    after += [p for s in range(SR * 6, SR * 12, 1600) for p in state.add_audio(audio[s:s + 1600], s / SR)]
+    assert len(before) >= 8 and state.stats["clock_restarts"] == 2
+    assert len(after) >= 8 and state.stats["late_audio_chunks"] < 5    # not the rest of the stream
+
+
+MEMORY_SCRIPT = """
+import resource, sys, numpy as np
+from avsc_edge.stream import StreamClassifier
+w, h = int(sys.argv[2]), int(sys.argv[3])
+frame = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+audio = np.zeros(16000 // 30, np.float32)
+with StreamClassifier(sys.argv[1], 16000, hop=1.0, max_queue=4096) as s:
+    for i in range(30 * 60):
+        s.push_audio(audio, i / 30)
+        s.push_frame(frame, i / 30)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_stream_memory_does_not_depend_on_the_cameras_resolution(tiny_checkpoint):
+    """60 s pushed at 30 fps: peak RSS with 1280x720 and 3840x2160 frames within 50 MB of 64 px
+    (beyond the one source frame the producer itself holds)."""
+    peaks = {}
+    for w, h in ((64, 48), (1280, 720), (3840, 2160)):
+        out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tiny_checkpoint), str(w), str(h)],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        peaks[(w, h)] = int(out.stdout.split()[-1]) - w * h * 3 // 2 ** 20
+    print("peak RSS MB (less the source frame):", peaks)
+    assert max(peaks.values()) - peaks[(64, 48)] <= 50, peaks

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 import warnings
 from pathlib import Path
 
@@ -110,8 +111,8 @@ def export_graphs(checkpoint: str | os.PathLike, out: str | os.PathLike, extra: 
     if info.model_config.variant in ("audio", "visual"):
         raise ArtifactError(f"{checkpoint}: single-modality variants ({info.model_config.variant}) are for the "
                             "ablation; export an audio-visual model")
-    info = dataclasses.replace(info, precision="fp32", metrics={**info.metrics, **(extra or {}),
-                                                                  "inputs": input_specs(info)})
+    info = dataclasses.replace(info, precision="fp32", export_id=uuid.uuid4().hex,
+                               metrics={**info.metrics, **(extra or {}), "inputs": input_specs(info)})
     samples = sample_inputs(model, info)
     modules = graph_modules(model)
     paths = graph_paths(out)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..artifact import install, staging
 from ..errors import ConfigError
 from .recipes import ExportRecipe
 
@@ -38,29 +37,34 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
         raise ConfigError(f"recipe {recipe.name} quantises to INT8: pass --calib DATASET (real clips for calibration)")
     reference, info = load_reference(checkpoint)
     out = Path(out)
-    targets = graph_paths(out)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+    # every file is written into a staging folder beside the target and checked there, then all are
+    # moved into place at once: an earlier artifact stays whole until then, whatever happens
+    with staging(out) as stage:
+        staged = graph_paths(stage / out.name)
         say("exporting the FP32 graphs")
-        fp32 = export_graphs(checkpoint, Path(tmp) / "model.onnx")
+        (stage / "fp32").mkdir()
+        fp32 = export_graphs(checkpoint, stage / "fp32" / "model.onnx")
         if recipe.precision == "int8":
             c = recipe.calibration
-            say(f"calibrating on {int(c.get('clips', 64))} clips of {calib}")
-            feeds = graph_calibration(reference, calibration_inputs(calib, info, c.get("split", "train"),
-                                                                    int(c.get("clips", 64))))
-        # the full graph (the file users point at) last: an interrupted export leaves no model that looks whole
-        for name, src in sorted(fp32.items(), key=lambda item: item[0] == "full"):
+            feeds_in = calibration_inputs(calib, info, c.get("split", "train"), int(c.get("clips", 64)))
+            say(f"calibrating on {len(feeds_in['log_mel'])} clips of {calib}")
+            feeds = graph_calibration(reference, feeds_in)
+        for name, src in fp32.items():
             if recipe.precision == "fp32":
-                shutil.copyfile(src, targets[name])
+                os.replace(src, staged[name])
             elif recipe.precision == "int8":
                 say(f"quantising {name}")
-                quantize_int8(src, targets[name], feeds[name], c.get("method", "minmax"), bool(c.get("per_channel", True)),
+                quantize_int8(src, staged[name], feeds[name], c.get("method", "minmax"), bool(c.get("per_channel", True)),
                               c.get("activations", "int8"), tuple(c.get("ops", DEFAULT_OPS)),
                               tuple(c.get("fp32_nodes", ())), bool(c.get("input_convs_fp32", True)))
             else:
-                convert_fp16(src, targets[name])
-    say("parity report")
-    report = parity_report(out, checkpoint, calib)
-    store_report(out, report)
+                convert_fp16(src, staged[name])
+        say("parity report")
+        report = parity_report(staged["full"], checkpoint, calib)
+        store_report(staged["full"], report)
+        targets = graph_paths(out)
+        # the full graph (the file users point at) last
+        install({staged[n]: targets[n] for n in sorted(staged, key=lambda n: n == "full")})
     files = list(targets.values())
     return ExportResult(out, recipe.name, report, sum(p.stat().st_size for p in files), files)
 
@@ -80,6 +84,9 @@ def run_recipe(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: str | o
     result = export_onnx_model(checkpoint, recipe, onnx_path, calib, progress)
     trt = recipe.tensorrt
     options = EngineOptions(batch=tuple(trt.get("batch", (1, 8, 32))), workspace_mb=int(trt.get("workspace_mb", 4096)),
-                            dla_core=trt.get("dla_core"))
-    plans = build_engines(onnx_path, out, options)
+                            dla_core=trt.get("dla_core"), timing_cache=f"{out}.timing.cache")
+    with staging(out) as stage:
+        built = build_engines(onnx_path, stage / out.name, options)
+        plans = [out.with_name(p.name) for p in built]
+        install({p: out.with_name(p.name) for p in sorted(built, key=lambda p: p.name == out.name)})
     return ExportResult(out, recipe.name, result.report, sum(p.stat().st_size for p in plans), plans)

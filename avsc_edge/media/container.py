@@ -8,6 +8,7 @@ the pixel format is learnt when the first frame is decoded.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +37,22 @@ class MediaInfo:
     height: int | None
 
 
+SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
 def check_file(path: str | os.PathLike) -> Path:
     p = Path(path)
     if not p.exists():
-        raise MediaError(f"{p}: file not found")
+        broken = " (a link to a missing file)" if p.is_symlink() else ""
+        raise MediaError(f"{p}: file not found{broken}")
     if p.is_dir():
         raise MediaError(f"{p}: is a directory, expected a media file")
+    mode = p.stat().st_mode
+    for test, kind in SPECIAL_FILES:
+        if test(mode):
+            raise MediaError(f"{p}: is {kind}, not a media file; save the recording to a file, or pass a stream "
+                             "to `avsc-edge stream`")
     if p.stat().st_size == 0:
         raise MediaError(f"{p}: file is empty (0 bytes)")
     return p

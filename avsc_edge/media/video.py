@@ -106,8 +106,9 @@ def resize_frames(rgb: np.ndarray, size: int, geometry: str = "squash") -> np.nd
 
     if rgb.shape[1:3] == (size, size):
         return np.ascontiguousarray(rgb)
-    return np.stack([convert(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), size, geometry)
-                     for f in rgb])
+    # wrap the array without copying it (a 4K frame is 25 MB; copies pile up between collections)
+    wrap = getattr(av.VideoFrame, "from_numpy_buffer", av.VideoFrame.from_ndarray)
+    return np.stack([convert(wrap(np.ascontiguousarray(f), format="rgb24"), size, geometry) for f in rgb])
 
 
 def window_frame_times(start: float, seconds: float, num_frames: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifact import PARTS, info_from_metadata, part_paths
+from ..artifact import PARTS, check_same_export, info_from_metadata, model_parts
 from ..errors import ArtifactError, InputError
 from .backend import EngineInfo, GraphParts
 from ..threads import default_threads
@@ -65,16 +65,14 @@ class OnnxBackend(GraphParts):
             raise ArtifactError(f"{path} is the {self.info.graph!r} split graph of a model; pass the model itself "
                                 f"({path.name.replace('.' + self.info.graph, '')})")
         self.precision = self.info.precision
-        paths = part_paths(path)
-        missing = [p.name for p in paths.values() if not p.is_file()]
-        if missing:
-            raise ArtifactError(f"{path}: its split graphs {missing} are missing; every export writes them beside "
-                                "the model: copy them along, or re-export with `avsc-edge export`")
+        paths = model_parts(path, "every export writes them beside the model: copy them along, or re-export with "
+                                  "`avsc-edge export`")
+        for part, p in paths.items():   # checked before any graph is loaded
+            check_same_export(self.info, info_from_metadata(read_metadata_props(p), str(p)), part, str(p), path.name)
         self.sessions = {part: open_session(p, device, threads) for part, p in paths.items()}
+        self.paths = paths
         for part, session in self.sessions.items():
-            other = info_from_metadata(session.get_modelmeta().custom_metadata_map, str(paths[part]))
-            if other.graph != part or other.model != self.info.model or other.precision != self.precision:
-                raise ArtifactError(f"{paths[part]}: does not belong to {path.name} (another export?); re-export")
+            _check_inputs(session, PARTS[part][0], self.info, paths[part])
         provider = self.sessions["frames"].get_providers()[0]
         self.engine = EngineInfo(self.name, self.precision, "cpu" if provider == "CPUExecutionProvider" else "cuda",
                                  provider, int(threads or default_threads()))
@@ -82,4 +80,27 @@ class OnnxBackend(GraphParts):
     def _run(self, part: str, *arrays: np.ndarray) -> list[np.ndarray]:
         names, outputs = PARTS[part]
         feeds = {n: np.ascontiguousarray(a, np.float32) for n, a in zip(names, arrays)}
-        return self.sessions[part].run(list(outputs), feeds)
+        try:
+            return self.sessions[part].run(list(outputs), feeds)
+        except Exception as exc:  # onnxruntime's own untyped errors
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError(f"{self.paths[part]}: ONNX Runtime could not run it on inputs "
+                                f"{ {n: a.shape for n, a in feeds.items()} } ({first})") from exc
+
+
+def _check_inputs(session, names: tuple[str, ...], info, path) -> None:
+    """The graph takes the inputs its metadata describes (names; the fixed sizes of frames and log-mel)."""
+    f, c = info.feature_config, info.clip_config
+    fixed = {"log_mel": (1, f.n_mels, None), "frames": (c.num_frames, 3, c.frame_size, c.frame_size),
+             "frame": (3, c.frame_size, c.frame_size)}
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    if tuple(inputs) != names:
+        raise ArtifactError(f"{path}: the graph's inputs {list(inputs)} are not {list(names)}; it was not written "
+                            "by `avsc-edge export` for this model: re-export")
+    for name, shape in inputs.items():
+        want = fixed.get(name)
+        got = tuple(shape[1:])
+        if want and (len(got) != len(want) or any(isinstance(g, int) and w is not None and g != w
+                                                   for g, w in zip(got, want))):
+            raise ArtifactError(f"{path}: input {name!r} has shape {list(shape)}, the model's metadata says "
+                                f"[batch, {', '.join('?' if w is None else str(w) for w in want)}]; re-export")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _native
-from ..artifact import PARTS, part_paths
+from ..artifact import PARTS, check_same_export, model_parts
 from ..config import ArtifactInfo
 from ..errors import ArtifactError, DependencyError
 from . import gpu
@@ -102,17 +102,16 @@ class TensorRTBackend(GraphParts):
     def __init__(self, path: str | os.PathLike, device: str = "cuda", threads: int | None = None) -> None:
         path = Path(path)
         header, _ = read_plan_header(path)  # typed errors for foreign/truncated files, even without TensorRT
-        paths = part_paths(path)
-        headers = {part: read_plan_header(p)[0] for part, p in paths.items() if p.is_file()}
-        missing = sorted(set(paths) - set(headers))
-        if missing:
-            raise ArtifactError(f"{path}: the engines of its split graphs {missing} are missing; `avsc-edge export` "
-                                "with a TensorRT recipe builds them beside the plan")
+        paths = model_parts(path, "`avsc-edge export` with a TensorRT recipe builds them beside the plan")
+        headers = {part: read_plan_header(p)[0] for part, p in paths.items()}
         trt = require_tensorrt()
         cc = gpu.compute_capability()
         for where, h in ((path, header), *((paths[p], h) for p, h in headers.items())):
             check_compatible(h, trt.__version__, cc, str(where))
-        self.info = ArtifactInfo.from_dict({**header.artifact, "graph": "full"})
+        info = ArtifactInfo.from_dict({**header.artifact, "graph": "full"})
+        for part, h in headers.items():
+            check_same_export(info, ArtifactInfo.from_dict(h.artifact), part, str(paths[part]), path.name)
+        self.info = info
         self.precision = header.precision
         self._trt, self._cudart = trt, gpu.cudart()
         self.stream = gpu.check(self._cudart.cudaStreamCreate(), "cudaStreamCreate")

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import AVSCError, InputError
 from ..runtime.prediction import Prediction
-from .state import StreamConfig, StreamState
+from .state import StreamConfig, StreamState, check_timestamp, model_sized
 
 _CLOSE = object()
 
@@ -91,13 +91,15 @@ class StreamClassifier:
         arr = np.asarray(samples)
         if arr.ndim not in (1, 2) or arr.shape[-1] == 0 or arr.dtype.kind != "f":
             raise InputError(f"audio chunk must be float [samples] or [channels, samples], got {arr.shape} {arr.dtype}")
-        self._put(("audio", arr.copy(), timestamp))
+        self._put(("audio", arr.copy(), None if timestamp is None else check_timestamp(timestamp)))
 
     def push_frame(self, rgb: np.ndarray, timestamp: float) -> None:
         arr = np.asarray(rgb)
         if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
             raise InputError(f"frame must be RGB uint8 [H, W, 3], got {arr.shape} {arr.dtype}")
-        self._put(("frame", arr.copy(), float(timestamp)))
+        t = check_timestamp(timestamp)
+        small = model_sized(arr, self.state.clip)   # queued at the model's size, whatever the camera's
+        self._put(("frame", small.copy() if np.shares_memory(small, arr) else small, t))
 
     def reset(self) -> None:
         """Forget the stream so far (e.g. after the robot moved to another place)."""

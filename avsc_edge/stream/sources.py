@@ -102,35 +102,46 @@ def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, re
 
     try:
         container = av.open(str(source), timeout=10.0 if is_network(str(source)) else None)
+    except av.error.ExitError:
+        raise KeyboardInterrupt from None   # Ctrl-C while FFmpeg waited for the network
     except (av.error.FFmpegError, OSError) as exc:
         raise MediaError(f"{source}: cannot open ({exc})") from exc
     with container:
-        streams = [s for s in (container.streams.audio[:1] + container.streams.video[:1])]
-        if not streams:
+        if not (container.streams.audio or container.streams.video):
             raise MediaError(f"{source}: neither an audio nor a video track")
-        resampler = Resampler(sr, mono=True)
-        audio_pos: float | None = None
-        next_frame = -np.inf
-        wall0, first = time.monotonic(), None
-        for packet in container.demux(*streams):
-            for frame in packet.decode():
-                t = float(frame.time) if frame.time is not None else 0.0
-                if first is None:
-                    first = t
-                if realtime:
-                    delay = (t - first) - (time.monotonic() - wall0)
-                    if delay > 0:
-                        time.sleep(delay)
-                if packet.stream.type == "audio":
-                    if audio_pos is None:
-                        audio_pos = t
-                    x = resampler.push_frame(frame)[0]
-                    if x.size:
-                        yield "audio", x, offset + audio_pos
-                        audio_pos += x.shape[-1] / sr
-                elif t >= next_frame - 1e-6:
-                    next_frame = t + 1.0 / frame_rate
-                    yield "frame", convert(frame, size, geometry), offset + t
+        try:
+            yield from _decoded_events(container, sr, frame_rate, realtime, offset, size, geometry)
+        except av.error.ExitError:
+            raise KeyboardInterrupt from None
+        except (av.error.FFmpegError, OSError) as exc:   # a server that died mid-stream, a cut file
+            raise MediaError(f"{source}: stream broken ({exc})") from exc
+
+
+def _decoded_events(container, sr: int, frame_rate: float, realtime: bool, offset: float, size: int | None,
+                    geometry: str) -> Iterator[Event]:
+    resampler = Resampler(sr, mono=True)
+    audio_pos: float | None = None
+    next_frame = -np.inf
+    wall0, first = time.monotonic(), None
+    for packet in container.demux(*(container.streams.audio[:1] + container.streams.video[:1])):
+        for frame in packet.decode():
+            t = float(frame.time) if frame.time is not None else 0.0
+            if first is None:
+                first = t
+            if realtime:
+                delay = (t - first) - (time.monotonic() - wall0)
+                if delay > 0:
+                    time.sleep(delay)
+            if packet.stream.type == "audio":
+                if audio_pos is None:
+                    audio_pos = t
+                x = resampler.push_frame(frame)[0]
+                if x.size:
+                    yield "audio", x, offset + audio_pos
+                    audio_pos += x.shape[-1] / sr
+            elif t >= next_frame - 1e-6:
+                next_frame = t + 1.0 / frame_rate
+                yield "frame", convert(frame, size, geometry), offset + t
 
 
 def reconnecting_events(source: str, sr: int, frame_rate: float, realtime: bool, retries: int = 5,
@@ -142,7 +153,8 @@ def reconnecting_events(source: str, sr: int, frame_rate: float, realtime: bool,
     while True:
         try:
             for kind, data, t in media_events(source, sr, frame_rate, realtime, offset, size, geometry):
-                attempt, last_t, lost_at = 0, t, None
+                attempt, lost_at = 0, None
+                last_t = max(last_t, t + (data.shape[-1] / sr if kind == "audio" else 0.0))   # where it ends
                 yield kind, data, t
             if not is_live(source) or attempt >= retries:
                 return  # a file or an HTTP resource ended normally

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,9 @@ class StreamConfig(JsonConfig):
     ``smoothing``: exponential smoothing of scores (0 = off, 0.8 = heavy). ``incremental``: compute
     each audio token and frame embedding once (see :mod:`avsc_edge.stream.audio`); ``False``
     recomputes each window from its raw samples and frames. ``audio_margin``: tokens of real
-    audio left of each incrementally computed token."""
+    audio left of each incrementally computed token. ``max_jump``: a timestamp further than this
+    from the stream clock (either way: a camera's clock reset, a bogus value) restarts the stream
+    (``stats["clock_restarts"]``)."""
 
     hop: float = 1.0
     jitter: float = 0.02
@@ -47,6 +50,7 @@ class StreamConfig(JsonConfig):
     incremental: bool = True
     audio_margin: int = 1
     max_frames: int = 512
+    max_jump: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0.01 <= self.hop <= 600:
@@ -55,8 +59,31 @@ class StreamConfig(JsonConfig):
             raise ConfigError(f"StreamConfig.smoothing must be in [0, 1), got {self.smoothing}")
         if self.stall <= 0 or not 0 <= self.jitter <= self.audio_gap:
             raise ConfigError("StreamConfig needs stall > 0 and 0 <= jitter <= audio_gap")
+        if not self.audio_gap < self.max_jump <= 1e6:
+            raise ConfigError(f"StreamConfig.max_jump must be in (audio_gap, 1e6] s, got {self.max_jump}")
         if not 0 <= self.audio_margin <= 16:
             raise ConfigError(f"StreamConfig.audio_margin must be in 0..16 tokens, got {self.audio_margin}")
+
+
+MAX_TIMESTAMP = 1e9   # seconds (31 years): beyond it a step of one hop is lost in float rounding
+
+
+def check_timestamp(timestamp) -> float:
+    """A finite, plausible number of seconds (:class:`InputError` otherwise)."""
+    try:
+        t = float(timestamp)
+    except (TypeError, ValueError):
+        raise InputError(f"timestamp must be a number of seconds, got {timestamp!r}") from None
+    if not (math.isfinite(t) and abs(t) <= MAX_TIMESTAMP):
+        raise InputError(f"timestamp {timestamp!r} is not a finite number of seconds within +-{MAX_TIMESTAMP:g}")
+    return t
+
+
+def model_sized(rgb: np.ndarray, clip) -> np.ndarray:
+    """A frame brought to the model's size by its geometry (kept as is when already there)."""
+    from ..media import resize_frames
+
+    return resize_frames(rgb[None], clip.frame_size, clip.frame_geometry)[0]
 
 
 class StreamState:
@@ -82,7 +109,8 @@ class StreamState:
         self.n_tokens = self.T // self.stride
         self.source = source
         self.stats = {"predictions": 0, "late_audio_chunks": 0, "audio_gaps_filled": 0, "audio_restarts": 0,
-                      "late_frames": 0, "frames_embedded": 0, "skipped_windows": 0, "audio_frames_computed": 0}
+                      "late_frames": 0, "frames_embedded": 0, "skipped_windows": 0, "audio_frames_computed": 0,
+                      "clock_restarts": 0}
         self.reset()
 
     # -- state -------------------------------------------------------------------------------
@@ -109,6 +137,8 @@ class StreamState:
         if x.ndim > 2:
             raise InputError(f"audio chunk must be [samples] or [channels, samples], got {x.shape}")
         mono = x.mean(axis=0) if x.ndim == 2 else x
+        if timestamp is not None:
+            timestamp = self._on_clock(timestamp)
         notes = []
         if self.audio is None:
             self._start_audio(timestamp if timestamp is not None else self.now)
@@ -131,7 +161,8 @@ class StreamState:
         arr = np.asarray(rgb)
         if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
             raise InputError(f"frame must be RGB uint8 [H, W, 3], got {arr.shape} {arr.dtype}")
-        timestamp = float(timestamp)
+        timestamp = self._on_clock(timestamp)
+        arr = model_sized(arr, self.clip)   # memory does not depend on the camera's resolution
         if self.first_time is None:
             self.first_time = timestamp
         if self.frames and timestamp <= self.frames[-1][0]:
@@ -161,6 +192,14 @@ class StreamState:
             pred = self._predict(self.first_time + self.clip.seconds, [])
             out += [pred] if pred is not None else []
         return out
+
+    def _on_clock(self, timestamp) -> float:
+        """A checked timestamp; one far from the stream clock restarts the stream."""
+        t = check_timestamp(timestamp)
+        if self.first_time is not None and abs(t - self.now) > self.cfg.max_jump:
+            self.stats["clock_restarts"] += 1
+            self.reset()
+        return t
 
     # -- scheduling ----------------------------------------------------------------------------
     def _start_audio(self, start: float) -> None:
