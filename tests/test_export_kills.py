@@ -62,6 +62,15 @@ def test_kills_at_random_points_leave_the_old_or_the_new_artifact_whole(tiny_che
 
 
 @pytest.mark.slow
+def test_two_exports_to_one_path_at_once_leave_one_of_them_whole(tiny_checkpoint, tmp_path):
+    out = tmp_path / "model" / "model.onnx"
+    out.parent.mkdir()
+    procs = [export_process(tiny_checkpoint, out) for _ in range(2)]
+    assert [p.wait(120) for p in procs] == [0, 0]
+    artifact_state(out)
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
 def test_a_full_disk_leaves_the_earlier_artifact_whole(tiny_checkpoint, tmp_path):
     staging = tmp_path / "scratch" / "model.onnx"

@@ -78,6 +78,28 @@ def test_an_interrupted_predict_keeps_its_rows_and_the_earlier_file(tiny_checkpo
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
+def test_a_full_disk_during_predict_keeps_the_rows_and_the_summary(tiny_checkpoint, tiny_dataset, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        csv = disk / "results.csv"
+        csv.write_text("an earlier run\n")
+        st = os.statvfs(disk)
+        (disk / "filler").write_bytes(b"x" * (st.f_bavail * st.f_frsize - 4096))   # one page left: a few rows
+        clips = tiny_dataset / "video"    # 3 x 20 rows of ~130 bytes: more than the page left
+        out = run_cli("predict", tiny_checkpoint, clips, clips, clips, "--csv", csv, "--errors", tmp_path / "e.tsv")
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert "No space left" in out.stderr and "stopped after" in out.stderr and "results.csv.partial" in out.stderr
+        assert csv.read_text() == "an earlier run\n"
+        assert (disk / "results.csv.partial").read_text().startswith("filename\t")
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
 def test_result_files_never_clobber_inputs_models_or_earlier_results(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
     video = tmp_path / "clip.mp4"
     shutil.copy(next((tiny_dataset / "video").glob("*.mp4")), video)
