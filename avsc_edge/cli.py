@@ -18,7 +18,8 @@ from .labels import SCENES
 
 EXAMPLES = {
     "demo": "avsc-edge demo --out /tmp/avsc-demo",
-    "synth": "avsc-edge synth --out data/synth --clips 200 --seed 0 --duration 10   (--profile tau: 720p30)",
+    "synth": "avsc-edge synth --out data/synth --clips 200 --seed 0 --duration 10\n"
+             "  avsc-edge synth --out data/tau-like --clips 20 --profile tau",
     "train": "avsc-edge train data/synth --out runs/tiny --preset tiny --epochs 30\n"
              "  avsc-edge train TAU/ --out runs/base --preset base --audio-weights Cnn14.pth "
              "--visual-weights resnet18.pth --freeze-epochs 5 --backbone-lr-scale 0.1",
@@ -143,9 +144,7 @@ def cmd_predict(args) -> int:
             if args.json:
                 print(json.dumps({"path": name, **r.to_dict()}), flush=True)
             elif args.csv != "-":
-                top = ", ".join(f"{lab} {p:.2f}" for lab, p in r.top(3))
-                print(f"{_one_line(name)}: {r.label} ({r.confidence:.1%}; {'+'.join(r.modalities)}) top: {top}",
-                      flush=True)
+                print(_plain_prediction(name, r, args.timeline), flush=True)
         complete = True
     finally:
         written = [out.finish(complete) for out in outputs]
@@ -155,6 +154,17 @@ def cmd_predict(args) -> int:
         kept = f"; rows so far in {', '.join(incomplete)}" if incomplete else ""
         print(f"predict: {state}{ok} ok, {failed} failed{where}{kept}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _plain_prediction(name: str, r, timeline: bool = False) -> str:
+    """One line per input, then its notes and (on request) its windows, indented."""
+    top = ", ".join(f"{lab} {p:.2f}" for lab, p in r.top(3))
+    lines = [f"{_one_line(name)}: {r.label} ({r.confidence:.1%}; {'+'.join(r.modalities)}) top: {top}"]
+    lines += [f"  note: {_one_line(n)}" for n in r.notes]
+    if timeline:
+        lines += [f"  {w['start']:g} s: {w['label']} {w['scores'][w['label']]:.1%} ({'+'.join(w['modalities'])})"
+                  for w in r.windows]
+    return "\n".join(lines)
 
 
 def _one_line(text: str) -> str:
@@ -341,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="small", choices=["small", "tau"],
                    help="small: 128x96 5-fps clips (fast); tau: 1280x720 30-fps H.264 with a keyframe every 2 s, "
                         "B-frames, ~5 Mbit/s, 10-s clips, like TAU Urban Audio-Visual Scenes 2021 or a camera")
-    p.add_argument("--clips", type=int, default=100)
+    p.add_argument("--clips", type=int, default=100,
+                   help="clips, at least 20 (two per scene: every scene in the train and the evaluate split); "
+                        "30 %% of each scene's clips are for evaluation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--duration", type=float, help="seconds per clip (default: 10)")
     p.add_argument("--width", type=int, help="frame width (default: the profile's)")
@@ -391,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="windows per inference call")
     p.add_argument("--decoder", choices=["auto", "cpu", "nvdec"], help="video decoder (default: auto)")
     p.add_argument("--strict", action="store_true", help="fail when a modality is missing")
+    p.add_argument("--timeline", action="store_true", help="also print each window's label (plain output)")
 
     p = add("export", cmd_export, "export a checkpoint by recipe (ONNX FP32/INT8/FP16, TensorRT plans)")
     p.add_argument("checkpoint", nargs="?")

@@ -22,7 +22,7 @@ from .artifact import META_KEY
 from .checkpoint import save_checkpoint, write_safetensors
 from .config import ArtifactInfo, ClipConfig, FeatureConfig, ModelConfig, PretrainedConfig, TrainConfig
 from .data import TauDataset
-from .data.featureset import FeatureSet, load_featureset
+from .data.featureset import FeatureSet, load_featureset, split_clips
 from .errors import ArtifactError, ConfigError
 from .evaluation import evaluate_model
 from .labels import EVENTS, OBJECTS, SCENES
@@ -268,6 +268,8 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
     tagger_frames = None
     if data is None:
         ds = dataset if isinstance(dataset, TauDataset) else TauDataset(dataset)
+        for split in ("train", "evaluate"):
+            split_clips(ds, split)   # both, before an hour of feature extraction
         data = (load_featureset(ds, "train", features, clip, progress and rank == 0),
                 load_featureset(ds, "evaluate", features, clip, progress and rank == 0))
         if clip.frame_geometry != "center_crop":

@@ -165,6 +165,7 @@ class Recording:
         self.notes: list[str] = []
         self.timeline: dict | None = None     # where the tracks of one container start (media.audio_blocks)
         self._normalize_s = 0.0
+        self._audio_samples, self._audio_peak = 0, 0.0
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -238,7 +239,10 @@ class Recording:
             self.timings["decode_ms"] += (time.perf_counter() - t0) * 1e3
             if block is None:
                 return
-            yield _mono(block)
+            mono = _mono(block)
+            self._audio_samples += mono.shape[-1]
+            self._audio_peak = max(self._audio_peak, float(np.abs(mono).max(initial=0.0)))
+            yield mono
 
     def _frames_for(self, index: int) -> np.ndarray:
         """The window's frames, normalised (on the frame thread). Sample times past the end of the
@@ -268,6 +272,7 @@ class Recording:
         video_count = self._video_windows()
         pool = ThreadPoolExecutor(1, thread_name_prefix="avsc-frames") if self._frames is not None else None
         audio_only_from = visual_only_from = None
+        count, short_audio = 0, None
         try:
             for index in range(self.max_windows or 2 ** 62):
                 has_video = self._frames is not None and (video_count is None or index < video_count)
@@ -279,6 +284,8 @@ class Recording:
                     break
                 if wave is None and self._audio is not None and visual_only_from is None:
                     visual_only_from = index
+                if wave is not None and wave.shape[-1] < n:
+                    short_audio = (index, wave.shape[-1] / self.features.sr)
                 t0 = time.perf_counter()
                 # one kernel thread while the frame thread decodes: two OpenMP threads plus a decoder
                 # on two cores make the kernel's barrier spin against the decoder
@@ -290,19 +297,48 @@ class Recording:
                 self.timings["features_ms"] += (time.perf_counter() - t0) * 1e3
                 if pending is None and wave is not None and self._frames is not None and audio_only_from is None:
                     audio_only_from = index
+                count += 1
                 yield Window(index, index * clip.seconds, mel, pending, None if self.host_features else samples)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
             self._settle_timings()
-            for start, gone, left in ((audio_only_from, "video", "audio"), (visual_only_from, "audio", "video")):
-                if start is not None:
-                    self.notes.append(f"{gone} track ends before {start * clip.seconds:g} s: later windows are "
-                                      f"classified from {left} alone")
+            self.notes += self._coverage_notes(count, audio_only_from, visual_only_from, short_audio)
             if self.timeline is not None:
                 self.notes += timeline_notes(self.timeline)
             if self._frames is not None:
                 self._frames.close()
+
+    def _coverage_notes(self, count: int, audio_only_from, visual_only_from, short_audio) -> list[str]:
+        """What a user should know about how the windows cover the recording."""
+        seconds, notes = self.clip.seconds, []
+        audio_s = self._audio_samples / self.features.sr
+        video_s = getattr(self._frames, "duration", None)
+        if self._audio is None and self._frames is not None:
+            notes.append("no audio track: classified from the video alone")
+        if self._frames is None and self._audio is not None:
+            notes.append("no video track: classified from the audio alone")
+        if self._audio is not None and self._audio_samples and self._audio_peak == 0.0:
+            notes.append("the audio track is silent (all samples zero)")
+        if audio_only_from is not None:
+            ends = f"ends at {video_s:.1f} s" if video_s else "ends"
+            notes.append(f"video track {ends}: windows from {audio_only_from * seconds:g} s on are classified from "
+                         "the audio alone")
+        if visual_only_from is not None:
+            notes.append(f"audio track ends at {audio_s:.1f} s: windows from {visual_only_from * seconds:g} s on are "
+                         "classified from the video alone")
+        if short_audio is not None:
+            index, held = short_audio
+            if count == 1:
+                notes.append(f"the recording ({held:.1f} s of audio) is shorter than the model's {seconds:g}-s "
+                             "window: it is padded with silence")
+            else:
+                notes.append(f"the last window (from {index * seconds:g} s) holds {held:.1f} s of audio: padded with "
+                             "silence")
+        elif count == 1 and self._audio is None and video_s and video_s < seconds - 1e-6:
+            notes.append(f"the recording ({video_s:.1f} s) is shorter than the model's {seconds:g}-s window: its "
+                         "last frame stands in for the rest")
+        return notes
 
     def _settle_timings(self) -> None:
         self.timings["frames_ms"] += self._normalize_s * 1e3

@@ -88,7 +88,7 @@ def bench_predict(tmp: Path) -> list[dict]:
     from avsc_edge.bench.defaults import untrained_checkpoint
     from avsc_edge.data.synth import SynthConfig, generate
 
-    data = generate(tmp / "data", SynthConfig(clips=10, seed=3, duration=10.0, width=640, height=360, fps=30.0,
+    data = generate(tmp / "data", SynthConfig(clips=20, seed=3, duration=10.0, width=640, height=360, fps=30.0,
                                               gop_seconds=2.0))
     clip = sorted((data / "video").glob("*.mp4"))[0]
     rows = []

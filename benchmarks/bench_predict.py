@@ -25,7 +25,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        ds = generate(Path(tmp) / "d", SynthConfig(clips=10, seed=123, duration=10.0))
+        ds = generate(Path(tmp) / "d", SynthConfig(clips=20, seed=123, duration=10.0))
         clip = sorted((ds / "video").glob("*.mp4"))[1]
         rows = [time_predict(a, clip, args.repeats, threads=args.threads) for a in (args.checkpoint, args.fp32, args.int8)]
         print(f"predict({clip.name}): 10-s H.264+AAC clip, medians of {args.repeats} after warm-up, ms\n")

@@ -25,7 +25,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=20)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        clip = args.clip or sorted((generate(Path(tmp), SynthConfig(clips=10, seed=5, duration=10.0)) / "video").glob("*.mp4"))[0]
+        clip = args.clip or sorted((generate(Path(tmp), SynthConfig(clips=20, seed=5, duration=10.0)) / "video").glob("*.mp4"))[0]
         clf = Classifier(args.model)
         clf.predict(clip)
         prof = cProfile.Profile()

@@ -52,11 +52,14 @@ def test_audio_only_array(clf, rng):
     assert p.modalities == ("audio",) and p.events
 
 
-@pytest.mark.parametrize("seconds,windows", [(4.0, 3), (3.7, 2), (1.52, 0), (0.3, 0)])
+@pytest.mark.parametrize("seconds,windows", [(4.0, 3), (3.7, 2), (1.52, 1), (0.3, 1)])
 def test_long_input_is_windowed(clf, rng, seconds, windows):
     """1.5-s windows: a trailing part counts when it holds at least half a window (4.0 s -> 3)."""
     p = clf.predict(audio=rng.normal(0, 0.1, (2, int(48000 * seconds))).astype(np.float32), sample_rate=48000)
-    assert len(p.windows) == windows  # a single window reports no per-window timeline
+    assert len(p.windows) == windows    # the per-window timeline, also for one window
+    padded = {4.0: ["the last window (from 3 s) holds 1.0 s of audio: padded with silence"], 3.7: [], 1.52: [],
+              0.3: ["the recording (0.3 s of audio) is shorter than the model's 1.5-s window: it is padded with silence"]}
+    assert [n for n in p.notes if "padded" in n] == padded[seconds]
 
 
 @pytest.mark.parametrize("bad", [np.full(1000, np.nan, np.float32), np.zeros((0,), np.float32),

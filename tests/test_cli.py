@@ -1,5 +1,6 @@
 """The command line, run as a user would (subprocess) and in-process for speed."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -20,10 +21,25 @@ def test_info_json(capsys):
 
 
 def test_synth_json(tmp_path, capsys):
-    assert main(["synth", "--out", str(tmp_path / "d"), "--clips", "10", "--duration", "0.5", "--width", "32",
+    assert main(["synth", "--out", str(tmp_path / "d"), "--clips", "20", "--duration", "0.5", "--width", "32",
                  "--height", "32", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["config"]["clips"] == 10
+    assert json.loads(capsys.readouterr().out)["config"]["clips"] == 20
     assert (tmp_path / "d" / "evaluation_setup" / "fold1_test.csv").is_file()
+
+
+def test_small_or_empty_splits_are_one_line_errors_before_any_work(tiny_dataset, tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "d"), "--clips", "10"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["avsc-edge synth: error: need at least 20 clips (two per scene: every scene is trained on and "
+                   "evaluated), got 10"] and not (tmp_path / "d").exists()
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, ignore=shutil.ignore_patterns(".avsc_cache"))
+    evaluate = data / "evaluation_setup" / "fold1_evaluate.csv"
+    evaluate.write_text(evaluate.read_text().splitlines()[0] + "\n")
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the evaluate split lists no clips" in err[0]
+    assert not (data / ".avsc_cache").exists()        # refused before extracting the train split
 
 
 def test_error_is_one_line_and_nonzero(tmp_path, capsys):

@@ -294,6 +294,28 @@ def test_a_stream_pads_its_start_and_end_as_log_mel_pads_a_signal(pad_mode, rng)
     np.testing.assert_allclose(track.mel_frames(0, track.count - 1), expected, atol=1e-3)
 
 
+def test_a_file_stream_ends_with_the_file_and_times_its_windows_as_predict(enc, tmp_path, rng):
+    """End of file is not a stall: a clip shorter than the window gives one prediction at the
+    clip's end with predict's modalities; audio-only and video-only files start their windows at
+    0, as predict does (window 1.5 s, hop = window)."""
+    from avsc_edge.data.synth import write_av
+
+    short = one_window_clip(tmp_path / "short.mkv", 1.0, rng)
+    p = enc.predict(short)
+    streamed = list(enc.stream(short, hop=1.5))
+    assert [s.timestamp for s in streamed] == [pytest.approx(1.0)]
+    assert streamed[0].modalities == p.modalities == ("audio", "visual")
+    assert any("shorter than the model's 1.5-s window" in n for n in streamed[0].notes)
+    assert max(abs(p.scores[k] - streamed[0].scores[k]) for k in p.scores) < 0.02
+    frames = rng.integers(0, 255, (15, 48, 64, 3), dtype=np.uint8)
+    audio = (rng.standard_normal((1, 48000 * 3)) * 0.1).astype(np.float32)
+    for name, f, a in (("video-only.mkv", frames, None), ("audio-only.mkv", None, audio)):
+        write_av(tmp_path / name, f, 5.0, a, 48000, audio_codec="pcm_s16le")
+        p = enc.predict(tmp_path / name)
+        times = [s.timestamp for s in enc.stream(tmp_path / name, hop=1.5)]
+        assert times == pytest.approx([w["start"] + 1.5 for w in p.windows]) == [1.5, 3.0], name
+
+
 def test_paths_run_through_the_backend(tiny_checkpoint, tmp_path, rng, monkeypatch):
     """predict, predict_batch and stream call the backend's parts and nothing else runs the model."""
     clip = one_window_clip(tmp_path / "w.mkv", 1.5, rng)

@@ -28,15 +28,15 @@ def test_layout_and_real_streams(tiny_dataset):
 
 
 def test_deterministic_per_seed(tmp_path):
-    cfg = SynthConfig(clips=10, seed=3, duration=0.5, width=32, height=32)
+    cfg = SynthConfig(clips=20, seed=3, duration=0.5, width=32, height=32)
     a, b = generate(tmp_path / "a", cfg), generate(tmp_path / "b", cfg)
-    c = generate(tmp_path / "c", SynthConfig(clips=10, seed=4, duration=0.5, width=32, height=32))
+    c = generate(tmp_path / "c", SynthConfig(clips=20, seed=4, duration=0.5, width=32, height=32))
     for wav in (a / "audio").glob("*.wav"):
         assert wav.read_bytes() == (b / "audio" / wav.name).read_bytes()
     assert (a / GROUND_TRUTH_FILE).read_text() == (b / GROUND_TRUTH_FILE).read_text()
     assert (a / "meta.csv").read_text() == (b / "meta.csv").read_text()
     different = [w.name for w in (a / "audio").glob("*.wav") if w.read_bytes() != (c / "audio" / w.name).read_bytes()]
-    assert len(different) == 10
+    assert len(different) == 20
 
 
 def test_plan_is_a_pure_function_of_seed_and_index():

@@ -67,10 +67,22 @@ def _tags(truth: dict | None, stems: list[str], key: str, vocab: tuple[str, ...]
     return tags
 
 
+def split_clips(dataset: TauDataset, split: str) -> list[Clip]:
+    """The clips of a split; :class:`DatasetError` when it lists none."""
+    from ..errors import DatasetError
+
+    clips = dataset.clips(split)
+    if not clips:
+        where = dataset.root / "meta.csv" if split == "all" else dataset.split_file(split)
+        raise DatasetError(f"{where}: the {split} split lists no clips; a synthetic dataset needs at least 20 "
+                           "clips (`avsc-edge synth --clips 20`), a real one its fold1 split files")
+    return clips
+
+
 def load_featureset(dataset: TauDataset, split: str, features: FeatureConfig, window: ClipConfig,
                     progress: bool = True, workers: int = 2) -> FeatureSet:
     """Extract (or read from cache) the arrays of one split."""
-    clips = dataset.clips(split)
+    clips = split_clips(dataset, split)
     cache = dataset.root / ".avsc_cache" / f"{split}-{_cache_key(dataset, split, features, window, clips)}.npz"
     stems = [c.stem for c in clips]
     labels = np.array([SCENES.index(c.label) if c.label else -1 for c in clips], np.int64)

@@ -36,6 +36,9 @@ PROFILES = {
 }
 
 
+MIN_CLIPS = 2 * len(SCENES)   # every scene in both splits
+
+
 @dataclass(frozen=True)
 class SynthConfig(JsonConfig):
     """What the generator writes. ``evaluate_fraction`` of each scene's clips go to fold1_evaluate.
@@ -57,6 +60,13 @@ class SynthConfig(JsonConfig):
     drop_prob: float = 0.15
     audio_in_video: bool = True
     congruence: bool = False        # the congruence benchmark (data.scenes.CONGRUENCE_PAIRS)
+
+    def __post_init__(self) -> None:
+        if self.clips < MIN_CLIPS:
+            raise InputError(f"need at least {MIN_CLIPS} clips (two per scene: every scene is trained on and "
+                             f"evaluated), got {self.clips}")
+        if not 0.5 <= self.duration <= 60:
+            raise InputError(f"duration must be in 0.5..60 seconds, got {self.duration}")
 
     @classmethod
     def profile(cls, name: str, **overrides) -> "SynthConfig":
@@ -190,10 +200,11 @@ def _write_clip(out: Path, cfg: SynthConfig, index: int) -> ClipPlan:
 
 
 def _split(plans: list[ClipPlan], fraction: float) -> tuple[list[ClipPlan], list[ClipPlan]]:
+    """Per scene, ``fraction`` of its clips (at least one, never all) to the evaluate split."""
     train, evaluate = [], []
     for scene in SCENES:
         mine = [p for p in plans if p.scene == scene]
-        n_eval = int(round(len(mine) * fraction))
+        n_eval = min(len(mine) - 1, max(1, int(round(len(mine) * fraction))))
         evaluate += mine[len(mine) - n_eval:]
         train += mine[:len(mine) - n_eval]
     return train, evaluate
@@ -208,10 +219,6 @@ def _write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> None:
 def generate(out: str | os.PathLike, cfg: SynthConfig = SynthConfig(),
              progress: Callable[[int], None] | None = None) -> Path:
     """Write a synthetic TAU-layout dataset of ``cfg.clips`` clips under ``out``; returns its path."""
-    if cfg.clips < len(SCENES):
-        raise InputError(f"need at least {len(SCENES)} clips (one per scene), got {cfg.clips}")
-    if not 0.5 <= cfg.duration <= 60:
-        raise InputError(f"duration must be in 0.5..60 seconds, got {cfg.duration}")
     root = Path(out)
     (root / "audio").mkdir(parents=True, exist_ok=True)
     (root / "video").mkdir(exist_ok=True)

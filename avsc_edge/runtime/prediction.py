@@ -19,7 +19,7 @@ class Prediction:
     timeline (start, modalities, label, scores) when the input was longer than one window;
     ``engine`` which backend, precision, device and provider ran it. Streaming predictions also
     carry ``timestamp`` (end of the window, stream clock, seconds). ``notes`` say what was degraded
-    (e.g. ``"visual stalled"``, ``"video track ends before 60 s ..."``).
+    (e.g. ``"visual missing or stalled"``, ``"video track ends at 5.0 s: windows from 4 s on ..."``).
     """
 
     label: str
@@ -119,5 +119,5 @@ class WindowAccumulator:
             label=self.labels[best], confidence=float(mean[best]),
             scores={lab: float(p) for lab, p in zip(self.labels, mean)},
             modalities=tuple(m for m in MODALITY_ORDER if m in self.modalities), events=events, objects=objects,
-            attention=attention, timings=timings, windows=self.timeline if self.count > 1 else [], source=source,
+            attention=attention, timings=timings, windows=self.timeline, source=source,
             notes=list(notes), engine=dict(asdict(engine)) if engine is not None else {})

@@ -36,6 +36,11 @@ def stream_source(backend, source, hop: float = 1.0, realtime: bool = False, con
 
             raise MediaError(f"{path}: file not found")
         events = file_events(path, sr, clip, realtime)
+        state.start_at(0.0)
+    end = None
     for kind, data, t in events:
+        if kind == "end":
+            end = t
+            continue
         yield from (state.add_audio(data, t) if kind == "audio" else state.add_frame(data, t))
-    yield from state.finish()
+    yield from state.finish(end)

@@ -1,5 +1,5 @@
 """Stream sources as timestamped events: ``("audio", float32 [samples], t)`` and
-``("frame", RGB uint8 [H, W, 3], t)``.
+``("frame", RGB uint8 [H, W, 3], t)``; a file's last event is ``("end", [], t)``, its duration.
 
 * Local files: the audio track as a stream of blocks, and frames only at the stream's sample grid
   through the clip's frame policy (decoding only what the model uses, as ``predict`` does);
@@ -87,6 +87,8 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
             if realtime:
                 _pace(wall, event[2])
             yield event
+        video_end = 0.0 if duration is None else duration + video_start - timeline.get("origin", video_start)
+        yield "end", np.zeros(0, np.float32), max(pos, video_end)     # where the recording ends
     finally:
         if sampler is not None:
             sampler.close()

@@ -125,10 +125,12 @@ class StreamState:
         self.first_time: float | None = None
         self.emitted = 0
         self.finished = False
+        self.end_time: float | None = None
 
     @property
     def now(self) -> float:
-        times = [t for t in (self.audio.end if self.audio else None, self.last_frame_time) if t is not None]
+        times = [t for t in (self.audio.end if self.audio else None, self.last_frame_time, self.end_time)
+                 if t is not None]
         return max(times) if times else 0.0
 
     # -- inputs ------------------------------------------------------------------------------
@@ -178,20 +180,34 @@ class StreamState:
         self._trim_frames()
         return self._emit_due([])
 
-    def finish(self) -> list:
-        """The end of the stream (a file's end, a closed push stream): the audio is zero-padded as
-        a whole recording is, and the windows ending up to the stream's end are emitted; a stream
-        shorter than one window gets one window when it holds at least half a window."""
+    def finish(self, end: float | None = None) -> list:
+        """The end of the stream (a file's end, a closed push stream): the audio is padded as a
+        whole recording is, and the windows ending up to the stream's end (``end`` when the source
+        knows it, e.g. a file's duration; else its last data) are emitted; a stream shorter than one
+        window gets one window when it holds at least half a window."""
         if self.finished or self.first_time is None:
             return []
         self.finished = True
+        if end is not None:
+            self.end_time = check_timestamp(end)
         if self.audio is not None:
             self.audio.finish()
         out = self._emit_due([])
-        if self.emitted == 0 and self.now - self.first_time >= 0.5 * self.clip.seconds:
-            pred = self._predict(self.first_time + self.clip.seconds, [])
-            out += [pred] if pred is not None else []
+        held = self.now - self.first_time
+        if self.emitted == 0 and held >= 0.5 * self.clip.seconds:
+            pred = self._predict(self.first_time + self.clip.seconds,
+                                 [f"the stream ({held:.1f} s) is shorter than the model's {self.clip.seconds:g}-s "
+                                  "window: it is padded"])
+            if pred is not None:
+                pred.timestamp = self.now     # not a time past the stream's end
+                out.append(pred)
         return out
+
+    def start_at(self, t: float) -> None:
+        """Put the stream's origin (its first window's start) at ``t``: a file's windows start at its
+        beginning whichever track comes first, as ``predict``'s do."""
+        if self.first_time is None:
+            self.first_time = check_timestamp(t)
 
     def _on_clock(self, timestamp) -> float:
         """A checked timestamp; one far from the stream clock restarts the stream."""
@@ -246,7 +262,12 @@ class StreamState:
         return int(np.floor((end - self.audio.start) * self.features.sr / self.features.hop_length + 1e-9))
 
     def _audio_alive(self, end: float) -> bool:
-        return self.audio is not None and end - self.audio.last_data <= self.cfg.stall
+        return self.audio is not None and self._seen(end) - self.audio.last_data <= self.cfg.stall
+
+    def _seen(self, end: float) -> float:
+        """Where a window ending at ``end`` looks for live data: its end, or, once the stream has
+        finished, no later than the stream's end (an ended file is not a stalled one)."""
+        return min(end, self.now) if self.finished else end
 
     def _ready(self, end: float) -> bool:
         """A window is due once every live modality has reached its end: the mel frame centred at
@@ -290,7 +311,7 @@ class StreamState:
     def _frame_window(self, end: float) -> list[tuple[float, np.ndarray]] | None:
         start = self._window_start(end)
         inside = [(t, x) for t, x in self.frames if start - 0.5 <= t <= end]
-        if not inside or self.last_frame_time is None or end - self.last_frame_time > self.cfg.stall:
+        if not inside or self.last_frame_time is None or self._seen(end) - self.last_frame_time > self.cfg.stall:
             return None
         times = np.array([t for t, _ in inside])
         return [inside[int(np.abs(times - w).argmin())] for w in self.frame_grid(end)]
