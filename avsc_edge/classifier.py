@@ -124,7 +124,7 @@ class Classifier:
         timings = dict(rec.timings)
         timings["inference_ms"] = inference * 1e3
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
-        return acc.result(timings, source, rec.notes, self.engine)
+        return acc.result(timings, source, rec.notes + model_notes(self.info), self.engine)
 
     # -- public calls ------------------------------------------------------------------------
     def predict(self, path: str | os.PathLike | None = None, *, audio=None, video: str | os.PathLike | None = None,
@@ -180,3 +180,15 @@ class Classifier:
         from .stream.runner import stream_source
 
         yield from stream_source(self.backend, source, hop, realtime, config, microphone)
+
+
+def model_notes(info) -> list[str]:
+    """What every prediction of this model should carry: how much its labels can mean."""
+    metrics = info.metrics or {}
+    if metrics.get("untrained"):
+        return ["the model is untrained (random weights): its labels mean nothing"]
+    data = metrics.get("data") or {}
+    if data.get("synthetic"):
+        return [f"the model was trained on synthetic scenes (dataset {data.get('dataset')!r}, `avsc-edge synth`): "
+                "a demonstration, not a classifier of real places"]
+    return []

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -76,10 +77,19 @@ def cmd_train(args) -> int:
 
     model, tcfg, features, clip, pretrained = _train_configs(args)
     say = None if args.json else (lambda m: print(f"train: {m}", file=sys.stderr))
+    t0 = time.monotonic()
     result = train(args.dataset, args.out, model, tcfg, features, clip, resume=args.resume, progress=not args.json,
                    pretrained=pretrained, log=say)
-    _emit(args, {"checkpoint": str(result.checkpoint), "history": result.history, "metrics": result.metrics},
-          f"checkpoint: {result.checkpoint}\nevaluate: {json.dumps(result.metrics.get('evaluate', {}))}")
+    ev = result.metrics.get("evaluate", {})
+    size_mb = Path(result.checkpoint).stat().st_size / 1e6
+    weights = "pretrained backbones" if pretrained and (pretrained.audio_weights or pretrained.visual_weights) else \
+        "no pretrained weights"
+    data = "synthetic data" if result.metrics.get("data", {}).get("synthetic") else "real data"
+    summary = (f"train: {len(result.history)} epochs in {time.monotonic() - t0:.0f} s; model {result.checkpoint} "
+               f"({size_mb:.1f} MB, {weights}, {data}); evaluate accuracy {ev.get('accuracy', float('nan')):.3f}, "
+               f"log-loss {ev.get('log_loss', float('nan')):.3f}")
+    _emit(args, {"checkpoint": str(result.checkpoint), "history": result.history, "metrics": result.metrics,
+                 "seconds": time.monotonic() - t0, "size_mb": size_mb}, summary)
     return 0
 
 
@@ -134,17 +144,18 @@ def cmd_predict(args) -> int:
                     errors_file.write(f"{_one_line(name)}\t{type(r).__name__}\t{_one_line(str(r))}\n")
                     errors_file.flush()
                 if args.json:
-                    print(json.dumps({"path": name, "error": str(r)}), flush=True)
+                    _say(json.dumps({"path": name, "error": str(r)}))
                 elif args.csv != "-":
-                    print(f"{_one_line(name)}: error: {_one_line(str(r))}", file=sys.stderr)
+                    message = str(r).removeprefix(f"{name}: ")   # the name leads the line already
+                    _say(f"{_one_line(name)}: error: {_one_line(message)}", sys.stderr)
                 continue
             ok += 1
             if writer:
                 writer.write(name, r)
             if args.json:
-                print(json.dumps({"path": name, **r.to_dict()}), flush=True)
+                _say(json.dumps({"path": name, **r.to_dict()}))
             elif args.csv != "-":
-                print(_plain_prediction(name, r, args.timeline), flush=True)
+                _say(_plain_prediction(name, r, args.timeline))
         complete = True
     finally:
         written = [out.finish(complete) for out in outputs]
@@ -154,6 +165,14 @@ def cmd_predict(args) -> int:
         kept = f"; rows so far in {', '.join(incomplete)}" if incomplete else ""
         print(f"predict: {state}{ok} ok, {failed} failed{where}{kept}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _say(text: str, file=None) -> None:
+    """A result line that never lands inside a progress bar (the bar is cleared, then redrawn)."""
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode():
+        print(text, file=file or sys.stdout, flush=True)
 
 
 def _plain_prediction(name: str, r, timeline: bool = False) -> str:

@@ -75,6 +75,17 @@ def artifact_info(features: FeatureConfig, clip: ClipConfig, model: ModelConfig,
                         precision="fp32", metrics=metrics or {})
 
 
+def data_provenance(dataset) -> dict:
+    """What a model learnt from, recorded in its artifact: the dataset's folder name and whether
+    it is the synthetic generator's (its ground-truth sidecar is there)."""
+    from .data.synth import GROUND_TRUTH_FILE
+
+    if dataset is None:
+        return {"dataset": None, "synthetic": None}
+    root = Path(dataset.root if isinstance(dataset, TauDataset) else dataset)
+    return {"dataset": root.resolve().name, "synthetic": (root / GROUND_TRUTH_FILE).is_file()}
+
+
 # -- training state: one file, one generation -------------------------------------------------
 def _run_config(features, clip, model, train_cfg, pretrained) -> dict:
     """What a resumed run must share with the run it continues."""
@@ -285,6 +296,10 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
         _check_same_run(saved[0], run, out)
     model = AVSCModel(model_cfg, features.n_mels)
     loaded = _backbones(model, pretrained, log)
+    size = sum(p.numel() for p in model.parameters())
+    if log and not loaded and size > 10_000_000:
+        log(f"{size / 1e6:.0f} M parameters from random weights (no --audio-weights/--visual-weights): expect far "
+            "more data and epochs than from the pretrained CNN14 and ResNet-18 (docs/real-data.md)")
     model.to(device)
     net = model
     if world > 1:
@@ -306,7 +321,8 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
         torch.set_rng_state(rng["torch"])
         gen.set_state(rng["shuffle"])
     vocab_meta = {"events": list(presence.events), "objects": list(presence.objects), "presence": presence.source}
-    provenance = {"presence": presence.source, "pretrained": pretrained.to_dict() if pretrained else None}
+    provenance = {"presence": presence.source, "pretrained": pretrained.to_dict() if pretrained else None,
+                  "data": data_provenance(dataset)}
     use_amp = train_cfg.amp and device == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     t = lambda a: None if a is None else torch.from_numpy(a).to(device)  # noqa: E731

@@ -52,6 +52,17 @@ def test_audio_only_array(clf, rng):
     assert p.modalities == ("audio",) and p.events
 
 
+def test_predictions_say_what_the_model_was_trained_on(clf, tmp_path, rng):
+    p = clf.predict(audio=rng.normal(0, 0.1, 16000).astype(np.float32), sample_rate=16000)
+    assert any("trained on synthetic scenes" in n for n in p.notes)
+    assert clf.info.metrics["data"]["synthetic"] is True
+    from avsc_edge.bench.defaults import untrained_checkpoint
+
+    untrained = Classifier(untrained_checkpoint(tmp_path / "u.safetensors", "tiny"))
+    p = untrained.predict(audio=rng.normal(0, 0.1, 16000).astype(np.float32), sample_rate=16000)
+    assert any("untrained (random weights)" in n for n in p.notes)
+
+
 @pytest.mark.parametrize("seconds,windows", [(4.0, 3), (3.7, 2), (1.52, 1), (0.3, 1)])
 def test_long_input_is_windowed(clf, rng, seconds, windows):
     """1.5-s windows: a trailing part counts when it holds at least half a window (4.0 s -> 3)."""

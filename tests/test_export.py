@@ -128,13 +128,29 @@ def test_int8_classifier_and_missing_modality(int8, tiny_dataset, tmp_path, rng)
     assert clf.predict(silent).modalities == ("visual",)
 
 
-def test_fp16_conversion(tiny_checkpoint, tmp_path):
+def test_fp16_onnx_recipe_runs_with_onnx_runtime(tiny_checkpoint, tiny_dataset, tmp_path):
     pytest.importorskip("onnxconverter_common")
-    r = export_onnx_model(tiny_checkpoint, load_recipe("desktop-fp16"), tmp_path / "m.fp16.onnx", None)
+    r = run_recipe(tiny_checkpoint, load_recipe("gpu-fp16"), tmp_path / "m.fp16.onnx", str(tiny_dataset))
     for path in graph_paths(r.artifact).values():
         proto = onnx.load(str(path))
         assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in proto.graph.initializer), path
-    assert r.report["random_inputs"]["max_abs_diff"] < 0.1
+    assert r.report["random_inputs"]["max_abs_diff"] < 0.1 and r.report["validation"]["top1_agreement"] >= 0.9
+    clip = TauDataset(tiny_dataset).clips("evaluate")[0].video
+    fp16, fp32 = Classifier(r.artifact).predict(clip), Classifier(tiny_checkpoint).predict(clip)
+    assert fp16.engine["precision"] == "fp16"
+    assert max(abs(fp16.scores[k] - fp32.scores[k]) for k in fp32.scores) < 0.02
+
+
+def test_a_tensorrt_recipe_without_tensorrt_names_the_onnx_recipe(tiny_checkpoint, tmp_path):
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("TensorRT is installed here")
+    except ImportError:
+        pass
+    from avsc_edge.errors import DependencyError
+
+    with pytest.raises(DependencyError, match="--recipe gpu-fp16 -o .*m.onnx"):
+        run_recipe(tiny_checkpoint, load_recipe("desktop-fp16"), tmp_path / "m.plan")
 
 
 def test_recipes_are_complete_and_strict(tmp_path):

@@ -73,8 +73,8 @@ def bench_artifact(artifact: str | os.PathLike, clips, labels: np.ndarray, batch
     container, with its own audio track, is what is classified)."""
     from ..classifier import Classifier
 
+    base_mem = peak = rss_mb()    # before the model loads: the row's memory includes it
     clf = Classifier(artifact, threads=threads, batch_size=batch)
-    base_mem = peak = rss_mb()
     videos = [str(c.video) for c in clips]
 
     def one_pass() -> tuple[list, float]:
@@ -118,9 +118,12 @@ def _num(x: float | None, fmt: str) -> str:
 
 
 def table(rows: list[BenchRow]) -> str:
-    """A Markdown table (also readable on a terminal). RTF = wall time per clip / clip duration."""
+    """A Markdown table (also readable on a terminal). RTF = wall time per clip / clip duration;
+    "RSS +MB" = the process's resident memory at the row's peak minus before its model loaded (rows
+    run in one process: memory an earlier row kept is not counted again); stage columns are median
+    milliseconds per clip."""
     head = ("| model | backend | precision | batch | size MB | accuracy | log-loss | p50 ms | p95 ms | p99 ms | "
-            "clips/s | RTF | mem MB | decode | frames | log-mel | inference |")
+            "clips/s | RTF | RSS +MB | decode ms | frames ms | log-mel ms | inference ms |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         s = r.stages

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..artifact import install, staging
-from ..errors import ConfigError
+from ..errors import ConfigError, DependencyError
 from .recipes import ExportRecipe
 
 log = logging.getLogger("avsc_edge")
@@ -78,7 +78,13 @@ def run_recipe(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: str | o
         return export_onnx_model(checkpoint, recipe, out, calib, progress)
     from .tensorrt_build import EngineOptions, build_engines, require_tensorrt
 
-    require_tensorrt()  # fail early, before the slow steps, when TensorRT is absent
+    try:
+        require_tensorrt()  # fail early, before the slow steps, when TensorRT is absent
+    except DependencyError as exc:
+        onnx_twin = {"fp16": "gpu-fp16", "int8": "cpu-int8"}.get(recipe.precision, "cpu-fp32")
+        raise DependencyError(f"recipe {recipe.name} builds TensorRT engines and TensorRT is not installed here "
+                              f"(JetPack on Jetson, `pip install tensorrt` on a GPU machine); for ONNX Runtime "
+                              f"export `--recipe {onnx_twin} -o {Path(out).with_suffix('.onnx')}`") from exc
     out = Path(out)
     onnx_path = out.with_suffix(f".{recipe.precision}.onnx")
     result = export_onnx_model(checkpoint, recipe, onnx_path, calib, progress)

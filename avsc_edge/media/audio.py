@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InputError, MediaError
-from .container import ffmpeg_errors, first_stream, open_input, stream_start
+from .container import ffmpeg_errors, ffmpeg_message, first_stream, open_input, stream_start
 
 LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
@@ -136,7 +136,7 @@ def audio_blocks(path: str | os.PathLike, sr: int, mono: bool = True, block_seco
                         if budget is not None and emitted >= budget:
                             return
         except ffmpeg_errors() as exc:
-            raise MediaError(f"{path}: audio track is corrupt or truncated ({exc})") from exc
+            raise MediaError(f"{path}: audio track is corrupt or truncated ({ffmpeg_message(exc)})") from exc
         tail = [resampler.push_frame(fifo.read()) if fifo.samples else None, resampler.flush()]
         for out in tail:
             if out is not None and out.shape[1]:

@@ -66,7 +66,15 @@ def open_input(path: str | os.PathLike, hwaccel=None):
     try:
         return av.open(str(p), options=PROBE_OPTIONS, hwaccel=hwaccel)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise MediaError(f"{p}: not a readable media file ({exc}); is it truncated or mislabelled?") from exc
+        raise MediaError(f"{p}: not a readable media file ({ffmpeg_message(exc)}); is it truncated or "
+                         "mislabelled?") from exc
+
+
+def ffmpeg_message(exc: BaseException) -> str:
+    """FFmpeg's words without its error number (``Invalid data found when processing input``, not
+    ``[Errno 1094995529] ...``) and without the file name the caller already shows."""
+    text = getattr(exc, "strerror", None)
+    return str(text) if text else str(exc)
 
 
 def ffmpeg_errors() -> tuple[type[BaseException], ...]:

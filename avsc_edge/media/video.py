@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import InputError, MediaError
 from . import container as _container
-from .container import check_frame_size, ffmpeg_errors, first_stream, stream_duration, stream_start
+from .container import check_frame_size, ffmpeg_errors, ffmpeg_message, first_stream, stream_duration, stream_start
 from .decoders import Decoder, open_with, select_decoder
 
 log = logging.getLogger("avsc_edge")
@@ -316,7 +316,7 @@ class FrameSampler:
             converted: dict[int, np.ndarray] = {}
             rgb = [converted.setdefault(id(f), convert(f, self.size, self.geometry)) for f in chosen]
         except ffmpeg_errors() as exc:
-            raise MediaError(f"{self.path}: video track is corrupt or truncated ({exc})") from exc
+            raise MediaError(f"{self.path}: video track is corrupt or truncated ({ffmpeg_message(exc)})") from exc
         self.seconds["decode"] += t1 - t0
         self.seconds["convert"] += time.perf_counter() - t1
         return np.stack(rgb), np.asarray(found)

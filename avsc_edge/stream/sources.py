@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import MediaError
 from ..media import Resampler, convert
+from ..media.container import ffmpeg_message
 
 log = logging.getLogger("avsc_edge")
 Event = tuple[str, np.ndarray, float]
@@ -107,7 +108,7 @@ def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, re
     except av.error.ExitError:
         raise KeyboardInterrupt from None   # Ctrl-C while FFmpeg waited for the network
     except (av.error.FFmpegError, OSError) as exc:
-        raise MediaError(f"{source}: cannot open ({exc})") from exc
+        raise MediaError(f"{source}: cannot open ({ffmpeg_message(exc)})") from exc
     with container:
         if not (container.streams.audio or container.streams.video):
             raise MediaError(f"{source}: neither an audio nor a video track")
@@ -116,7 +117,7 @@ def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, re
         except av.error.ExitError:
             raise KeyboardInterrupt from None
         except (av.error.FFmpegError, OSError) as exc:   # a server that died mid-stream, a cut file
-            raise MediaError(f"{source}: stream broken ({exc})") from exc
+            raise MediaError(f"{source}: stream broken ({ffmpeg_message(exc)})") from exc
 
 
 def _decoded_events(container, sr: int, frame_rate: float, realtime: bool, offset: float, size: int | None,
@@ -176,6 +177,9 @@ def camera_events(index: int, frame_rate: float = 4.0) -> Iterator[Event]:
     """Frames from an OpenCV camera, timestamped with the monotonic clock."""
     import cv2
 
+    quiet = getattr(getattr(cv2, "utils", None), "logging", None)
+    if quiet is not None:   # OpenCV's own "[ WARN:0@0.008] ..." lines come before our one-line error
+        quiet.setLogLevel(quiet.LOG_LEVEL_ERROR)
     cap = cv2.VideoCapture(index)
     if not cap.isOpened():
         raise MediaError(f"camera {index}: cannot open (is it connected and free?)")
