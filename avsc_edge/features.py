@@ -267,7 +267,7 @@ class LogMelCuda:
     """The fused CUDA log-mel as a plan: tables uploaded to the GPU once, then each call writes the
     log-mel of a batch of windows straight into a device buffer (a GPU engine's input) on the
     caller's stream, with no allocation per call (host waveforms go through a grow-only device
-    staging buffer). NOT RUN here: no GPU on our machines (``scripts/gpu_check.sh`` runs it)."""
+    staging buffer). ``scripts/gpu_check.sh`` checks it on a GPU (docs/design.md: where it has run)."""
 
     def __init__(self, cfg: FeatureConfig) -> None:
         if not _native.cuda_available():

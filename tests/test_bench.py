@@ -1,5 +1,8 @@
 """`avsc-edge bench` in a small configuration: it runs, and its JSON has every field."""
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -58,3 +61,11 @@ def test_bench_kernels_json(capsys, monkeypatch):
     assert main(["bench", "--kernels", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["kernels"][0]["kernel"] == "cross_attention" and data["kernels"][-1]["speedup"] == 2.0
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (Path(__file__).parent.parent / "benchmarks").glob("*.py")))
+def test_every_benchmark_script_imports_and_has_help(script):
+    """Rot fails CI: a benchmark that imports names the package no longer has cannot stay."""
+    path = Path(__file__).parent.parent / "benchmarks" / script
+    out = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "usage" in out.stdout.lower(), out.stderr

@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("torch")
 
 from avsc_edge import Classifier, Prediction  # noqa: E402
-from avsc_edge.data.synth import write_mp4  # noqa: E402
+from avsc_edge.data.synth import write_av  # noqa: E402
 from avsc_edge.errors import ArtifactError, InputError, MediaError  # noqa: E402
 from avsc_edge.media import load_audio, sample_frames  # noqa: E402
 
@@ -40,7 +40,7 @@ def test_container_pair_and_arrays_agree(clf, clip):
 def test_video_without_audio_track_falls_back(clf, tmp_path, clip, rng):
     frames = rng.integers(0, 255, (8, 48, 64, 3), dtype=np.uint8)
     path = tmp_path / "silent.mp4"
-    write_mp4(path, frames, 5.0, None, 48000)
+    write_av(path, frames, 5.0, None, 48000)
     p = clf.predict(path)
     assert p.modalities == ("visual",) and not p.events
     with pytest.raises(InputError, match="strict"):

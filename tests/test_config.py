@@ -35,8 +35,11 @@ def test_invalid_model_config_and_preset():
         ModelConfig.preset("huge")
 
 
-def test_errors_share_one_base():
-    assert issubclass(ConfigError, AVSCError)
+def test_config_errors_are_caught_as_avsc_errors():
+    for bad in (lambda: ModelConfig(variant="fancy"), lambda: FeatureConfig(n_fft=100),
+                lambda: ClipConfig(frame_geometry="fisheye"), lambda: ModelConfig.from_json("{")):
+        with pytest.raises(AVSCError):
+            bad()
 
 
 def test_artifact_info_rebuilds_configs():

@@ -114,7 +114,7 @@ def test_parity_report_is_stored(int8):
 
 
 def test_int8_classifier_and_missing_modality(int8, tiny_dataset, tmp_path, rng):
-    from avsc_edge.data.synth import write_mp4
+    from avsc_edge.data.synth import write_av
 
     clf = Classifier(int8.artifact)
     assert (clf.engine.backend, clf.engine.precision, clf.engine.provider) == ("onnxruntime", "int8",
@@ -124,7 +124,7 @@ def test_int8_classifier_and_missing_modality(int8, tiny_dataset, tmp_path, rng)
     assert p.modalities == ("audio", "visual") and sum(p.scores.values()) == pytest.approx(1, abs=1e-5)
     assert p.engine["precision"] == "int8"
     silent = tmp_path / "silent.mp4"
-    write_mp4(silent, rng.integers(0, 255, (6, 48, 64, 3), dtype=np.uint8), 5.0, None, 48000)
+    write_av(silent, rng.integers(0, 255, (6, 48, 64, 3), dtype=np.uint8), 5.0, None, 48000)
     assert clf.predict(silent).modalities == ("visual",)
 
 

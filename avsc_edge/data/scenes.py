@@ -1,7 +1,7 @@
 """What the synthetic world contains: sound-and-sight *sources* and each scene's mix of them.
 
 A source is an (audio event, visual object) pair that co-occur: a horn with a car, birdsong with a
-tree. Single modalities are ambiguous on purpose (DESIGN §1):
+tree. Single modalities are ambiguous on purpose (so that fusion has something to add):
 
 * bus and tram sound the same (engine hum, speech, door beeps, horns) and differ only in sight
   (a bus body versus a tram's overhead wire);

@@ -183,11 +183,6 @@ def write_av(path: Path, frames: np.ndarray | Iterable[np.ndarray] | None, fps: 
                 c.mux(packet)
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sr: int) -> None:
-    """H.264 video (+ AAC audio when given) in an MP4 container."""
-    write_av(path, frames, fps, audio, sr)
-
-
 def _write_clip(out: Path, cfg: SynthConfig, index: int) -> ClipPlan:
     plan, rng = plan_clip(cfg, index)
     audio = render_scene_audio(rng, list(plan.events), cfg.duration, cfg.sample_rate)

@@ -143,9 +143,3 @@ def iter_scene_frames(rng: np.random.Generator, objects: list[str], num_frames: 
             frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
             frame = np.clip(frame + texture, 0, 255).astype(np.uint8)
         yield frame
-
-
-def render_scene_frames(rng: np.random.Generator, objects: list[str], num_frames: int,
-                        width: int, height: int) -> np.ndarray:
-    """RGB uint8 ``[num_frames, height, width, 3]`` (see :func:`iter_scene_frames`)."""
-    return np.stack(list(iter_scene_frames(rng, objects, num_frames, width, height)))

@@ -1,7 +1,6 @@
 """TensorRT engine builder: one ``.plan`` per graph of an exported model (``NAME.plan`` for the full
-graph, ``NAME.<part>.plan`` for the split graphs the runtime runs). NOT RUN on our machines (no
-TensorRT or GPU there): written against the TensorRT 10/11 Python API; its tests skip where
-TensorRT is absent.
+graph, ``NAME.<part>.plan`` for the split graphs the runtime runs). Written against the TensorRT
+10/11 Python API; its tests skip where TensorRT is absent (docs/design.md: what has run where).
 
 One code path for TensorRT 10.x (JetPack 6) and 11.x: a *strongly typed* network parsed from the
 QDQ INT8 or FP16-cast ONNX (precisions come from the graph, so none of the implicit-INT8

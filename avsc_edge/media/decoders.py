@@ -4,7 +4,7 @@
 * ``nvdec``: NVIDIA's hardware decoder through FFmpeg's CUDA hwaccel (PyAV ``HWAccel("cuda")``);
   frames are downloaded to host memory for libswscale. Chosen by ``auto`` when PyAV's FFmpeg
   has the CUDA device type and the NVDEC driver library (``libnvcuvid``) and a CUDA device are
-  present. NOT RUN on our machines (no GPU): selection and fallback are tested, the decode is not.
+  present (docs/design.md says where this has run).
   On Jetson, NVDEC is exposed through V4L2 (GStreamer ``nvv4l2decoder``), not FFmpeg's CUDA
   hwaccel: ``auto`` then picks ``cpu``.
 

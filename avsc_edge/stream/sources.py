@@ -200,7 +200,7 @@ def camera_events(index: int, frame_rate: float = 4.0) -> Iterator[Event]:
 def device_events(camera: int | None, microphone: int | bool | None, sr: int, frame_rate: float = 4.0,
                   block: float = 0.1) -> Iterator[Event]:
     """A camera (OpenCV) and/or a microphone (``sounddevice``, mono at ``sr``) on one monotonic
-    clock, merged from two capture threads. UNTESTED here: our machines have neither device."""
+    clock, merged from two capture threads (docs/design.md says where this has run)."""
     import queue
     import threading
 
