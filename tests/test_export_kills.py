@@ -72,14 +72,15 @@ def test_two_exports_to_one_path_at_once_leave_one_of_them_whole(tiny_checkpoint
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
-def test_a_full_disk_leaves_the_earlier_artifact_whole(tiny_checkpoint, tmp_path):
+@pytest.mark.parametrize("room", [0.1, 0.6, 1.2])   # the disk fills at different steps of the export
+def test_a_full_disk_leaves_the_earlier_artifact_whole(tiny_checkpoint, tmp_path, room):
     staging = tmp_path / "scratch" / "model.onnx"
     staging.parent.mkdir()
     run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), staging)
     size = sum(p.stat().st_size for p in staging.parent.iterdir())
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size + size // 2}", "tmpfs", str(disk)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size + int(size * room)}", "tmpfs", str(disk)],
                              capture_output=True)
     if mounted.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
