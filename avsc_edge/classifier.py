@@ -17,7 +17,7 @@ from .config import ArtifactInfo
 from .errors import InputError
 from .runtime import backend as _backend
 from .runtime.loader import open_backend
-from .runtime.prediction import Prediction, WindowAccumulator
+from .runtime.prediction import Prediction, WindowAccumulator, model_notes
 from .windows import ModelInputs, Recording, batches
 
 
@@ -181,14 +181,3 @@ class Classifier:
 
         yield from stream_source(self.backend, source, hop, realtime, config, microphone)
 
-
-def model_notes(info) -> list[str]:
-    """What every prediction of this model should carry: how much its labels can mean."""
-    metrics = info.metrics or {}
-    if metrics.get("untrained"):
-        return ["the model is untrained (random weights): its labels mean nothing"]
-    data = metrics.get("data") or {}
-    if data.get("synthetic"):
-        return [f"the model was trained on synthetic scenes (dataset {data.get('dataset')!r}, `avsc-edge synth`): "
-                "a demonstration, not a classifier of real places"]
-    return []

@@ -233,6 +233,10 @@ def cmd_stream(args) -> int:
                           "to add a camera)")
     cfg = StreamConfig(hop=args.hop, smoothing=args.smoothing)
     mic = True if args.microphone else None
+    from .runtime.prediction import model_notes
+
+    for note in model_notes(clf.info) if not args.json else []:
+        print(f"stream: note: {note}", file=sys.stderr)
     for p in clf.stream(source, realtime=args.realtime, config=cfg, microphone=mic):
         if args.json:
             print(json.dumps({"t": round(p.timestamp, 3), "label": p.label, "confidence": round(p.confidence, 4),

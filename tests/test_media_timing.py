@@ -125,3 +125,19 @@ def test_display_matrix_is_applied_on_every_frame_path(tmp_path, degrees, corner
         quadrants = {"top-left": grey[:8, :8], "top-right": grey[:8, -8:], "bottom-left": grey[-8:, :8],
                      "bottom-right": grey[-8:, -8:]}
         assert max(quadrants, key=lambda q: quadrants[q].mean()) == corner, geometry
+
+
+def test_a_matroska_video_shorter_than_its_audio_ends_where_its_duration_tag_says(tmp_path):
+    """Matroska stores no per-stream duration header, only a DURATION tag: 3 s of video under 9 s
+    of audio is audio-only from the window that starts at 3 s, and the note says when it ends."""
+    from avsc_edge.data.synth import write_av
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "short-video.mkv"
+    write_av(path, rng.integers(0, 255, (30, 48, 64, 3), dtype=np.uint8), 10.0,
+             (rng.standard_normal((1, SR * 9)) * 0.1).astype(np.float32), SR, audio_codec="pcm_s16le")
+    clip = ClipConfig(seconds=1.5, num_frames=2, frame_size=16)
+    rec = Recording.from_files(path, path, FeatureConfig(sr=SR), clip)
+    modalities = [w.modalities for w in rec.windows()]
+    assert modalities == [("audio", "visual")] * 2 + [("audio",)] * 4
+    assert "video track ends at 3.0 s: windows from 3 s on are classified from the audio alone" in rec.notes

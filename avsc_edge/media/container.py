@@ -117,7 +117,15 @@ def stream_start(stream) -> float:
 
 
 def stream_duration(stream) -> float | None:
-    """Seconds, from the stream's own header (None when the container does not say)."""
+    """Seconds: Matroska's per-track ``DURATION`` tag when there is one (its stream header holds
+    only FFmpeg's estimate from the whole file), else the stream's header; None when neither says."""
+    tag = (stream.metadata or {}).get("DURATION")
+    if tag:
+        try:
+            h, m, sec = str(tag).split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            pass
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     return None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, TextIO
 
 from ..errors import AVSCError, InputError
-from .prediction import Prediction, WindowAccumulator
+from .prediction import Prediction, WindowAccumulator, model_notes
 
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus"}
@@ -186,7 +186,7 @@ def predict_many(clf, pairs: list[Pair], workers: int = 2, progress: bool = True
             return job.error
         timings = dict(job.timings)
         timings["total_ms"] = (time.perf_counter() - job.t0) * 1e3
-        return job.acc.result(timings, pair_name(job.pair), job.notes, clf.engine)
+        return job.acc.result(timings, pair_name(job.pair), job.notes + model_notes(clf.info), clf.engine)
 
     bar = tqdm(total=len(pairs), desc="predict", unit="clip", disable=not progress)
     try:

@@ -121,3 +121,15 @@ class WindowAccumulator:
             modalities=tuple(m for m in MODALITY_ORDER if m in self.modalities), events=events, objects=objects,
             attention=attention, timings=timings, windows=self.timeline, source=source,
             notes=list(notes), engine=dict(asdict(engine)) if engine is not None else {})
+
+
+def model_notes(info) -> list[str]:
+    """What every prediction of this model should carry: how much its labels can mean."""
+    metrics = info.metrics or {}
+    if metrics.get("untrained"):
+        return ["the model is untrained (random weights): its labels mean nothing"]
+    data = metrics.get("data") or {}
+    if data.get("synthetic"):
+        return [f"the model was trained on synthetic scenes (dataset {data.get('dataset')!r}, `avsc-edge synth`): "
+                "a demonstration, not a classifier of real places"]
+    return []

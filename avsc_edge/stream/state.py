@@ -344,7 +344,7 @@ class StreamState:
         slots = self._audio_slots(end)
         timings["audio_ms"] = (time.perf_counter() - t0) * 1e3
         if slots is None:
-            notes.append("audio missing or stalled")
+            notes.append("no audio received" if self.audio is None else "audio missing or stalled")
         picked = self._frame_window(end)
         frame_slots = None
         if picked is not None:
@@ -352,7 +352,7 @@ class StreamState:
             frame_slots = self._frame_slots(picked)
             timings["visual_ms"] = (time.perf_counter() - t1) * 1e3
         else:
-            notes.append("visual missing or stalled")
+            notes.append("no video received" if self.last_frame_time is None else "visual missing or stalled")
         if slots is None and frame_slots is None:
             return None
         t1 = time.perf_counter()
