@@ -141,20 +141,9 @@ def test_fp16_onnx_recipe_runs_with_onnx_runtime(tiny_checkpoint, tiny_dataset, 
     assert max(abs(fp16.scores[k] - fp32.scores[k]) for k in fp32.scores) < 0.02
 
 
-def test_a_tensorrt_recipe_without_tensorrt_names_the_onnx_recipe(tiny_checkpoint, tmp_path):
-    try:
-        import tensorrt  # noqa: F401
-        pytest.skip("TensorRT is installed here")
-    except ImportError:
-        pass
-    from avsc_edge.errors import DependencyError
-
-    with pytest.raises(DependencyError, match="--recipe gpu-fp16 -o .*m.onnx"):
-        run_recipe(tiny_checkpoint, load_recipe("desktop-fp16"), tmp_path / "m.plan")
-
-
 def test_recipes_are_complete_and_strict(tmp_path):
-    assert {"cpu-int8", "cpu-fp32", "desktop-fp16", "desktop-int8", "jetson-orin-fp16", "jetson-orin-int8"} <= set(available_recipes())
+    assert {"cpu-int8", "cpu-fp32", "gpu-fp16", "desktop-fp16", "desktop-int8", "jetson-orin-fp16",
+            "jetson-orin-int8"} <= set(available_recipes())
     assert load_recipe("jetson-orin-int8").tensorrt["workspace_mb"] <= 1024
     assert load_recipe("desktop-int8").calibration["activations"] == "int8"   # TensorRT: symmetric INT8
     assert load_recipe("cpu-int8").calibration["activations"] == "uint8"      # ORT x86: U8S8
@@ -183,8 +172,9 @@ def test_tensorrt_recipe_without_tensorrt(tiny_checkpoint, tmp_path):
         pass
     from avsc_edge.errors import DependencyError
 
-    with pytest.raises(DependencyError, match="TensorRT"):
-        run_recipe(tiny_checkpoint, load_recipe("desktop-int8"), tmp_path / "m.plan", None)
+    for recipe, onnx_recipe in (("desktop-int8", "cpu-int8"), ("desktop-fp16", "gpu-fp16")):
+        with pytest.raises(DependencyError, match=f"TensorRT is not installed.*--recipe {onnx_recipe} -o .*m.onnx"):
+            run_recipe(tiny_checkpoint, load_recipe(recipe), tmp_path / "m.plan", None)
 
 
 def test_tensorrt_profiles_cover_every_graph(tiny_checkpoint):

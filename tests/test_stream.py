@@ -31,6 +31,20 @@ def enc(tiny_checkpoint):
     return Classifier(tiny_checkpoint)
 
 
+def small_untrained(path, features: dict | None = None, clip: dict | None = None):
+    """A tiny untrained checkpoint with the given front-end settings (a preset made for the call)."""
+    from avsc_edge.bench.defaults import untrained_checkpoint
+    from avsc_edge.config import PRESETS
+
+    PRESETS["test"] = {"features": features or {}, "clip": clip or {},
+                       "model": dict(d=32, heads=4, audio_channels=(8, 16), visual_channels=(8, 16),
+                                     visual_blocks=(1, 1))}
+    try:
+        return untrained_checkpoint(path, "test")
+    finally:
+        del PRESETS["test"]
+
+
 def synthetic(seconds, rng):
     audio = (rng.standard_normal(int(SR * seconds)) * 0.1).astype(np.float32)
     frames = rng.integers(0, 255, (int(seconds * FPS), 48, 64, 3), dtype=np.uint8)
@@ -257,18 +271,8 @@ def test_every_path_gives_the_same_scores_for_a_one_window_clip(tiny_checkpoint,
 def test_reflect_padding_and_centre_crop_stream_a_one_window_file_as_predict(tmp_path, rng):
     """``base``'s front ends (reflect-padded log-mel, centre-cropped frames) on a tiny model: the
     stream pads the stream's start and end as predict pads the window, and crops frames alike."""
-    from avsc_edge.bench.defaults import untrained_checkpoint
-    from avsc_edge.config import PRESETS
-
-    PRESETS["test-reflect"] = {"features": {"pad_mode": "reflect"},
-                               "clip": {"seconds": 1.488, "frame_size": 32, "frame_geometry": "center_crop"},
-                               "model": dict(d=32, heads=4, audio_channels=(8, 16), visual_channels=(8, 16),
-                                             visual_blocks=(1, 1))}
-    try:
-        ckpt = untrained_checkpoint(tmp_path / "reflect.safetensors", "test-reflect")
-    finally:
-        del PRESETS["test-reflect"]
-    clf = Classifier(ckpt)
+    clf = Classifier(small_untrained(tmp_path / "reflect.safetensors", features={"pad_mode": "reflect"},
+                                     clip={"seconds": 1.488, "frame_size": 32, "frame_geometry": "center_crop"}))
     info = clf.backend.info
     assert info.feature_config.pad_mode == "reflect" and info.clip_config.frame_geometry == "center_crop"
     clip = one_window_clip(tmp_path / "w.mkv", 1.488, rng)   # 93 hops: the window's last mel frame is centred on the end
@@ -333,17 +337,7 @@ def test_paths_run_through_the_backend(tiny_checkpoint, tmp_path, rng, monkeypat
 
 def test_file_streams_flush_their_end(tmp_path, rng):
     """A file one window long gives one prediction; a 16-s file with hop 1 and window 5, twelve."""
-    from avsc_edge.bench.defaults import untrained_checkpoint
-    from avsc_edge.config import PRESETS
-
-    PRESETS["test-5s"] = {"features": {}, "clip": {"seconds": 5.0, "frame_size": 32},
-                          "model": dict(d=32, heads=4, audio_channels=(8, 16), visual_channels=(8, 16),
-                                        visual_blocks=(1, 1))}
-    try:
-        ckpt = untrained_checkpoint(tmp_path / "m5.safetensors", "test-5s")
-    finally:
-        del PRESETS["test-5s"]
-    clf = Classifier(ckpt)
+    clf = Classifier(small_untrained(tmp_path / "m5.safetensors", clip={"seconds": 5.0, "frame_size": 32}))
     long = one_window_clip(tmp_path / "long.mkv", 16.0, rng)
     times = [p.timestamp for p in clf.stream(long, hop=1.0)]
     assert times == pytest.approx(list(range(5, 17)))
