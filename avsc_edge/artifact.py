@@ -17,6 +17,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -118,9 +119,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp_path)`` then rename over ``path``: never a half-written file (the temporary
     name is unique: concurrent writers do not share it)."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")   # the writer creates it (umask applies)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -142,17 +141,20 @@ def staging(target: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def install(moves: dict[Path, Path]) -> None:
+def install(moves: dict[Path, Path], remove: tuple[Path, ...] = ()) -> None:
     """Rename every ``source -> target`` of one artifact as one step: under an exclusive lock on
     the target folder (concurrent exports take turns, so the folder ends with one of them whole)
     and with SIGINT/SIGTERM held back until the last file is in place. The files of ``moves`` must
-    be on the target's file system (a staging folder beside it): renames need no space."""
-    folders = {t.parent for t in moves.values()}
+    be on the target's file system (a staging folder beside it): renames need no space. ``remove``:
+    files of an earlier artifact that the new one does not have (deleted first, in the same step)."""
+    folders = {t.parent for t in (*moves.values(), *remove)}
     fds = [os.open(f, os.O_RDONLY) for f in sorted(folders)]
     try:
         for fd in fds:
             fcntl.flock(fd, fcntl.LOCK_EX)
         with signals_held():
+            for stale in remove:
+                stale.unlink(missing_ok=True)
             for source, target in moves.items():
                 os.replace(source, target)
     finally:

@@ -206,9 +206,12 @@ def cmd_export(args) -> int:
     if not out.parent.is_dir():
         raise ConfigError(f"-o {out}: folder {out.parent} does not exist")
     say = None if args.json else (lambda m: print(f"export: {m}", file=sys.stderr))
-    result = run_recipe(args.checkpoint, load_recipe(args.recipe), out, args.calib, progress=say)
+    result = run_recipe(args.checkpoint, load_recipe(args.recipe), out, args.calib, progress=say,
+                        parts_only=args.parts_only)
     rep = result.report
-    lines = [f"wrote {result.artifact} and its split graphs ({result.size_bytes / 1e6:.2f} MB in "
+    what = "the split graphs of " if args.parts_only else ""
+    lines = [f"wrote {what}{result.artifact}{'' if args.parts_only else ' and its split graphs'} "
+             f"({result.size_bytes / 1e6:.2f} MB in "
              f"{len(result.files)} files, recipe {result.recipe})",
              f"random inputs: max |logit diff| {rep['random_inputs']['max_abs_diff']:.2e}, "
              f"top-1 agreement {rep['random_inputs']['top1_agreement']:.1%}"]
@@ -434,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", help="TAU-layout dataset: calibration clips (train) and the parity report (evaluate)")
     p.add_argument("-o", "--output", help="output file (.onnx or .plan)")
     p.add_argument("--list", action="store_true", help="list the available recipes")
+    p.add_argument("--parts-only", action="store_true",
+                   help="write only the split graphs the SDK runs, not the full graph for other runtimes: the "
+                        "weights are stored once (about half the size); -o still names the model")
 
     p = add("stream", cmd_stream, "classify a file, URL or camera as a live stream: one line per hop")
     p.add_argument("source", help="file, rtsp:// / http:// / udp:// URL, camera index (0), or 'mic'")

@@ -269,6 +269,19 @@ def test_graphs_whose_inputs_do_not_match_their_metadata_are_refused_in_one_line
         Classifier(model)
 
 
+def test_a_parts_only_export_stores_the_weights_once_and_runs_alike(tiny_checkpoint, tiny_dataset, fp32, tmp_path):
+    out = copy_model(fp32, tmp_path / "m" / "model.onnx")   # an earlier full export at the same path
+    r = run_recipe(tiny_checkpoint, load_recipe("cpu-fp32"), out, str(tiny_dataset), parts_only=True)
+    assert not out.exists() and sorted(p.name for p in out.parent.iterdir()) == sorted(
+        p.name for p in part_paths(out).values())
+    full_size = sum(p.stat().st_size for p in (fp32, *part_paths(fp32).values()))
+    assert r.size_bytes < 0.7 * full_size
+    assert read_onnx_info(part_paths(out)["heads"]).metrics["parity"]["validation"]["top1_agreement"] == 1.0
+    clip = TauDataset(tiny_dataset).clips("evaluate")[0].video
+    a, b = Classifier(out).predict(clip), Classifier(fp32).predict(clip)
+    assert max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-6
+
+
 def test_a_split_graph_linked_from_outside_the_folder_is_refused(fp32, tmp_path):
     model = copy_model(fp32, tmp_path / "m" / "model.onnx")
     heads = part_paths(model)["heads"]

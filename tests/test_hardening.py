@@ -399,3 +399,19 @@ def test_resume_refuses_other_settings(tiny_dataset, tmp_path):
     for change, word in ((["--window", "1.5", "--preset", "base"], "features."), (["--window", "1.0"], "clip.seconds")):
         res = run_cli(*base, "--resume", *change)
         assert res.returncode == 2 and word in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_written_files_follow_the_users_umask(tmp_path):
+    """Temporary names are unique, yet the files keep the permissions a plain write would give."""
+    from avsc_edge.artifact import atomic_write
+    from avsc_edge.runtime.outputs import ResultFile
+
+    old = os.umask(0o022)
+    try:
+        model = atomic_write(tmp_path / "m.bin", lambda t: t.write_bytes(b"weights"))
+        out = ResultFile(tmp_path / "r.csv", "--csv")
+        out.open().write("filename\n")
+        results = out.finish(True)
+    finally:
+        os.umask(old)
+    assert [oct(p.stat().st_mode & 0o777) for p in (model, results)] == ["0o644", "0o644"]

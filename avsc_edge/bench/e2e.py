@@ -52,7 +52,7 @@ def artifact_size(path: str | os.PathLike) -> int:
 
     p = Path(path)
     parts = part_paths(p).values() if p.suffix in (".onnx", ".plan", ".engine") else []
-    return p.stat().st_size + sum(q.stat().st_size for q in parts if q.is_file())
+    return (p.stat().st_size if p.is_file() else 0) + sum(q.stat().st_size for q in parts if q.is_file())
 
 
 def model_name(info) -> str:

@@ -56,7 +56,8 @@ def parity_report(onnx_path: str | os.PathLike, checkpoint: str | os.PathLike, d
 
 
 def store_report(onnx_path: str | os.PathLike, report: dict) -> None:
-    """Write the report into the full graph's metadata (``metrics.parity``)."""
+    """Write the report into a graph's metadata (``metrics.parity``): the full graph's, or the
+    ``heads`` graph's when the full graph is not kept."""
     import onnx
 
     from .onnx_export import read_onnx_info, write_onnx

@@ -25,8 +25,10 @@ class ExportResult:
 
 
 def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: str | os.PathLike,
-                      calib: str | None = None, progress=None) -> ExportResult:
-    """The ONNX side of a recipe (FP32, INT8 QDQ or FP16) for every graph, with its parity report."""
+                      calib: str | None = None, progress=None, parts_only: bool = False) -> ExportResult:
+    """The ONNX side of a recipe (FP32, INT8 QDQ or FP16) for every graph, with its parity report.
+    ``parts_only``: install only the split graphs the SDK runs (no full graph for other runtimes:
+    the weights are stored once instead of twice); the report then travels in the ``heads`` graph."""
     from .calibration import calibration_inputs, graph_calibration
     from .onnx_export import export_graphs, graph_paths, load_reference
     from .parity import parity_report, store_report
@@ -63,19 +65,23 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
         report = parity_report(staged["full"], checkpoint, calib)
         store_report(staged["full"], report)
         targets = graph_paths(out)
+        if parts_only:
+            store_report(staged["heads"], report)
+            del staged["full"], targets["full"]
         # the full graph (the file users point at) last
-        install({staged[n]: targets[n] for n in sorted(staged, key=lambda n: n == "full")})
+        install({staged[n]: targets[n] for n in sorted(staged, key=lambda n: n == "full")},
+                remove=(out,) if parts_only else ())
     files = list(targets.values())
     return ExportResult(out, recipe.name, report, sum(p.stat().st_size for p in files), files)
 
 
 def run_recipe(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: str | os.PathLike,
-               calib: str | None = None, progress=None) -> ExportResult:
+               calib: str | None = None, progress=None, parts_only: bool = False) -> ExportResult:
     """Run a whole recipe: ONNX graphs for ONNX Runtime targets; ONNX graphs then TensorRT plans
     (one per graph) for TensorRT ones."""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if recipe.target == "onnxruntime":
-        return export_onnx_model(checkpoint, recipe, out, calib, progress)
+        return export_onnx_model(checkpoint, recipe, out, calib, progress, parts_only)
     from .tensorrt_build import EngineOptions, build_engines, require_tensorrt
 
     try:

@@ -4,13 +4,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..artifact import part_paths
 from ..errors import ArtifactError
 
 
 def open_backend(path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
     """Pick the backend from the artifact's file type."""
     p = Path(path)
-    if not p.is_file():
+    parts_only = p.suffix.lower() == ".onnx" and not p.exists() and part_paths(p)["heads"].is_file()
+    if not p.is_file() and not parts_only:
         raise ArtifactError(f"{p}: model artifact not found")
     suffix = p.suffix.lower()
     if suffix == ".safetensors":

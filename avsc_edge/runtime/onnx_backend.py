@@ -8,12 +8,13 @@ before ONNX Runtime opens it.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..artifact import PARTS, check_same_export, info_from_metadata, model_parts
+from ..artifact import PARTS, check_same_export, info_from_metadata, model_parts, part_paths
 from ..errors import ArtifactError, InputError
 from .backend import EngineInfo, GraphParts
 from ..threads import default_threads
@@ -60,7 +61,11 @@ class OnnxBackend(GraphParts):
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> None:
         path = Path(path)
-        self.info = info_from_metadata(read_metadata_props(path), str(path))
+        if path.exists():
+            self.info = info_from_metadata(read_metadata_props(path), str(path))
+        else:   # exported with --parts-only: the split graphs carry the model's metadata
+            heads = part_paths(path)["heads"]
+            self.info = dataclasses.replace(info_from_metadata(read_metadata_props(heads), str(heads)), graph="full")
         if self.info.graph != "full":
             raise ArtifactError(f"{path} is the {self.info.graph!r} split graph of a model; pass the model itself "
                                 f"({path.name.replace('.' + self.info.graph, '')})")

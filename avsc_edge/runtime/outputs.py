@@ -8,7 +8,7 @@ fills the disk leaves an earlier file of that name as it was and its own rows in
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Iterable, TextIO
 
@@ -39,8 +39,8 @@ class ResultFile:
                 raise ConfigError(f"{self.what} {self.target} is also {kind}; choose another file name")
 
     def open(self) -> TextIO:
-        fd, tmp = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".tmp")
-        self._tmp = Path(tmp)
+        self._tmp = self.target.with_name(f".{self.target.name}.{uuid.uuid4().hex[:12]}.tmp")
+        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # the user's umask applies
         self.stream = os.fdopen(fd, "w", newline="")
         return self.stream
 
