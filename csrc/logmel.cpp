@@ -54,18 +54,18 @@ namespace {
 
 // Mel projection + dB for one block of kLanes frames; writes out[m * frames + t0 + l] for l < count.
 AVSC_SIMD_CLONES
-void mel_block(const MelBasis& mel, const float* __restrict power, int64_t frames, int64_t t0, int count,
+void mel_block(const MelBasis& mel, const fft_real* __restrict power, int64_t frames, int64_t t0, int count,
                float* __restrict out) {
   for (int64_t m = 0; m < mel.n_mels; ++m) {
     const float* w = mel.weights.data() + mel.offset[m];
-    float acc[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+    fft_real acc[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int32_t f = mel.start[m]; f < mel.stop[m]; ++f) {
-      const float wf = w[f - mel.start[m]];
-      const float* pf = power + int64_t(f) * kLanes;
+      const fft_real wf = w[f - mel.start[m]];
+      const fft_real* pf = power + int64_t(f) * kLanes;
       for (int l = 0; l < kLanes; ++l) acc[l] += wf * pf[l];
     }
     float* o = out + m * frames + t0;
-    for (int l = 0; l < count; ++l) o[l] = 10.0f * std::log10(std::max(acc[l], kAmin));
+    for (int l = 0; l < count; ++l) o[l] = float(10.0 * std::log10(std::max(acc[l], fft_real(kAmin))));
   }
 }
 
@@ -82,7 +82,7 @@ void log_mel_cpu(const float* x, int64_t n_signals, int64_t samples, const float
   const bool magnitude = p.power == 1.0f;
 
   parallel_for(n_signals * blocks_per_signal, p.threads, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> re(h * kLanes), im(h * kLanes), power((h + 1) * kLanes);
+    std::vector<fft_real> re(h * kLanes), im(h * kLanes), power((h + 1) * kLanes);
     for (int64_t block = begin; block < end; ++block) {
       const int64_t sig = block / blocks_per_signal, t0 = (block % blocks_per_signal) * kLanes;
       const int count = static_cast<int>(std::min<int64_t>(kLanes, frames - t0));
@@ -96,20 +96,20 @@ void log_mel_cpu(const float* x, int64_t n_signals, int64_t samples, const float
       // Row bitrev(i) holds samples 2i (re) and 2i+1 (im) of all kLanes frames: 8 sequential reads
       // streams and one contiguous row write per i.
       for (int64_t i = 0; i < h; ++i) {
-        float* rr = re.data() + int64_t(fft.bitrev(i)) * kLanes;
-        float* ri = im.data() + int64_t(fft.bitrev(i)) * kLanes;
-        const float wa = window[2 * i], wb = window[2 * i + 1];
+        fft_real* rr = re.data() + int64_t(fft.bitrev(i)) * kLanes;
+        fft_real* ri = im.data() + int64_t(fft.bitrev(i)) * kLanes;
+        const fft_real wa = window[2 * i], wb = window[2 * i + 1];
         if (inside) {
           for (int l = 0; l < kLanes; ++l) {
-            rr[l] = xs[first[l] + 2 * i] * wa;
-            ri[l] = xs[first[l] + 2 * i + 1] * wb;
+            rr[l] = fft_real(xs[first[l] + 2 * i]) * wa;
+            ri[l] = fft_real(xs[first[l] + 2 * i + 1]) * wb;
           }
         } else {
           for (int l = 0; l < kLanes; ++l) {
             const int64_t sa = source_index(first[l] + 2 * i, samples, p.pad_mode);
             const int64_t sb = source_index(first[l] + 2 * i + 1, samples, p.pad_mode);
-            rr[l] = sa < 0 ? 0.0f : xs[sa] * wa;
-            ri[l] = sb < 0 ? 0.0f : xs[sb] * wb;
+            rr[l] = sa < 0 ? 0.0 : fft_real(xs[sa]) * wa;
+            ri[l] = sb < 0 ? 0.0 : fft_real(xs[sb]) * wb;
           }
         }
       }
