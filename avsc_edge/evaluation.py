@@ -9,7 +9,8 @@ import numpy as np
 from .data.featureset import FeatureSet
 from .data.scenes import SOURCES
 from .labels import EVENTS, OBJECTS, SCENES
-from .metrics import SceneMetrics, scene_metrics, softmax
+from .metrics import SceneMetrics, scene_metrics
+from .runtime.prediction import softmax
 
 
 def batches(n: int, size: int):
@@ -145,7 +146,7 @@ def evaluate_artifact(checkpoint: str | os.PathLike, dataset: str | os.PathLike,
     from .classifier import Classifier
     from .data import TauDataset
     from .data.featureset import load_featureset
-    from .metrics import plot_confusion, softmax
+    from .metrics import plot_confusion
 
     clf = Classifier(checkpoint)  # any backend: .safetensors, .onnx, .plan
     ds = TauDataset(dataset)

@@ -22,12 +22,6 @@ class SceneMetrics:
         return asdict(self)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def scene_metrics(probs: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> SceneMetrics:
     """``probs`` ``[N, C]`` (rows sum to 1), integer ``labels`` ``[N]``."""
     probs = np.asarray(probs, np.float64)

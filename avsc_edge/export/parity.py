@@ -12,7 +12,8 @@ import numpy as np
 
 from ..artifact import dummy_inputs
 from ..labels import SCENES
-from ..metrics import scene_metrics, softmax
+from ..metrics import scene_metrics
+from ..runtime.prediction import softmax
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> dict[str, float]:

@@ -60,6 +60,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 MODALITY_ORDER = ("audio", "visual")
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Scene probabilities from logits along the last axis (numerically stable)."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 class WindowAccumulator:
     """Running sums over a recording's windows (memory independent of how many there are, but for
     the small per-window timeline)."""
@@ -77,8 +84,6 @@ class WindowAccumulator:
 
     def add(self, out: dict, starts: list[float]) -> None:
         """Backend outputs for consecutive windows (``out["scene_logits"]`` is ``[W, n_scenes]``)."""
-        from ..metrics import softmax
-
         probs = softmax(out["scene_logits"].astype(np.float64))
         self.prob_sum += probs.sum(axis=0)
         self.count += len(probs)

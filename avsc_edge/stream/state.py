@@ -26,7 +26,7 @@ from ..config import JsonConfig
 from ..errors import ConfigError, InputError
 from ..features import check_waveform, preprocess_frames
 from ..runtime.backend import select_outputs
-from ..runtime.prediction import WindowAccumulator
+from ..runtime.prediction import WindowAccumulator, softmax
 from .audio import AudioTrack, TokenCache, scratch_tokens
 
 
@@ -362,8 +362,6 @@ class StreamState:
         timings["heads_ms"] = (time.perf_counter() - t1) * 1e3
         probs = None
         if self.cfg.smoothing > 0:
-            from ..metrics import softmax
-
             p = softmax(out["scene_logits"].astype(np.float64))[0]
             self.smoothed = p if self.smoothed is None else self.cfg.smoothing * self.smoothed + (1 - self.cfg.smoothing) * p
             probs = self.smoothed
