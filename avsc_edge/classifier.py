@@ -180,4 +180,3 @@ class Classifier:
         from .stream.runner import stream_source
 
         yield from stream_source(self.backend, source, hop, realtime, config, microphone)
-

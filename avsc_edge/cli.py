@@ -80,16 +80,17 @@ def cmd_train(args) -> int:
     t0 = time.monotonic()
     result = train(args.dataset, args.out, model, tcfg, features, clip, resume=args.resume, progress=not args.json,
                    pretrained=pretrained, log=say)
+    seconds = time.monotonic() - t0
     ev = result.metrics.get("evaluate", {})
     size_mb = Path(result.checkpoint).stat().st_size / 1e6
     weights = "pretrained backbones" if pretrained and (pretrained.audio_weights or pretrained.visual_weights) else \
         "no pretrained weights"
     data = "synthetic data" if result.metrics.get("data", {}).get("synthetic") else "real data"
-    summary = (f"train: {len(result.history)} epochs in {time.monotonic() - t0:.0f} s; model {result.checkpoint} "
+    summary = (f"train: {len(result.history)} epochs in {seconds:.0f} s; model {result.checkpoint} "
                f"({size_mb:.1f} MB, {weights}, {data}); evaluate accuracy {ev.get('accuracy', float('nan')):.3f}, "
                f"log-loss {ev.get('log_loss', float('nan')):.3f}")
     _emit(args, {"checkpoint": str(result.checkpoint), "history": result.history, "metrics": result.metrics,
-                 "seconds": time.monotonic() - t0, "size_mb": size_mb}, summary)
+                 "seconds": seconds, "size_mb": size_mb}, summary)
     return 0
 
 
@@ -209,10 +210,8 @@ def cmd_export(args) -> int:
     result = run_recipe(args.checkpoint, load_recipe(args.recipe), out, args.calib, progress=say,
                         parts_only=args.parts_only)
     rep = result.report
-    what = "the split graphs of " if args.parts_only else ""
-    lines = [f"wrote {what}{result.artifact}{'' if args.parts_only else ' and its split graphs'} "
-             f"({result.size_bytes / 1e6:.2f} MB in "
-             f"{len(result.files)} files, recipe {result.recipe})",
+    wrote = f"the split graphs of {result.artifact}" if args.parts_only else f"{result.artifact} and its split graphs"
+    lines = [f"wrote {wrote} ({result.size_bytes / 1e6:.2f} MB in {len(result.files)} files, recipe {result.recipe})",
              f"random inputs: max |logit diff| {rep['random_inputs']['max_abs_diff']:.2e}, "
              f"top-1 agreement {rep['random_inputs']['top1_agreement']:.1%}"]
     if "validation" in rep:
@@ -227,6 +226,7 @@ def cmd_export(args) -> int:
 
 def cmd_stream(args) -> int:
     from .classifier import Classifier
+    from .runtime.prediction import model_notes
     from .stream.state import StreamConfig
 
     clf = Classifier(args.model, device=args.device, threads=args.threads, decoder=args.decoder)
@@ -236,10 +236,9 @@ def cmd_stream(args) -> int:
                           "to add a camera)")
     cfg = StreamConfig(hop=args.hop, smoothing=args.smoothing)
     mic = True if args.microphone else None
-    from .runtime.prediction import model_notes
-
-    for note in model_notes(clf.info) if not args.json else []:
-        print(f"stream: note: {note}", file=sys.stderr)
+    if not args.json:
+        for note in model_notes(clf.info):
+            print(f"stream: note: {note}", file=sys.stderr)
     for p in clf.stream(source, realtime=args.realtime, config=cfg, microphone=mic):
         if args.json:
             print(json.dumps({"t": round(p.timestamp, 3), "label": p.label, "confidence": round(p.confidence, 4),

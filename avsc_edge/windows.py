@@ -111,8 +111,9 @@ def _mono(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=0) if x.ndim == 2 else x
 
 
-class _FileFrames:
-    """Frames of a video file, window by window (see :class:`~avsc_edge.media.FrameSampler`)."""
+class FileFrames:
+    """Frames of a video file, window by window, on the recording's clock (see
+    :class:`~avsc_edge.media.FrameSampler`); predict and file streams share it."""
 
     def __init__(self, path: MediaSource, clip: ClipConfig, decoder=None) -> None:
         self.sampler = media.FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance, decoder,
@@ -195,7 +196,7 @@ class Recording:
         frames = None
         if video is not None:
             try:
-                frames = _FileFrames(video, clip, decoder)
+                frames = FileFrames(video, clip, decoder)
             except media.MissingStreamError:
                 if blocks is None and not same:
                     raise

@@ -47,34 +47,36 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
     """A local file as a stream: mono audio blocks at ``sr`` and the frames of the sample grid
     ``(k + 1/2) * seconds / num_frames`` chosen by the clip's frame policy, brought to the model's
     size and stamped with their grid time, both on the container's clock from the earlier track's
-    start (as ``predict`` places them). Interleaved in time order."""
-    from ..media import FrameSampler, MissingStreamError, audio_blocks
+    start (placed as ``predict`` places them: :class:`~avsc_edge.windows.FileFrames`). Interleaved
+    in time order."""
+    from ..media import MissingStreamError, audio_blocks
+    from ..windows import FileFrames
 
     try:
-        sampler = FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance,
-                               geometry=clip.frame_geometry)
-        duration, video_start = sampler.duration(), sampler.start()
+        frames = FileFrames(path, clip)
     except MissingStreamError:
-        sampler, duration, video_start = None, 0.0, 0.0
+        frames = None
     timeline: dict = {}
     seg = clip.seconds / clip.num_frames
     k = 0
 
     def frames_until(limit: float) -> Iterator[Event]:
         nonlocal k
-        origin = timeline.get("origin", video_start)
-        end = None if duration is None else duration + video_start - origin
-        while sampler is not None and (k + 0.5) * seg <= limit and (end is None or (k + 0.5) * seg < end):
+        if frames is None:
+            return
+        if "origin" in timeline and frames.origin != timeline["origin"]:
+            frames.place(timeline["origin"])
+        while (k + 0.5) * seg <= limit and (frames.duration is None or (k + 0.5) * seg < frames.duration):
             t = (k + 0.5) * seg
             k += 1
-            yield "frame", sampler.sample([t + origin])[0][0], t
+            yield "frame", frames.at(np.array([t]))[0], t
 
     wall = time.monotonic()
     pos = 0.0
     try:
         try:
             for block in audio_blocks(path, sr, mono=True, block_seconds=block_seconds,
-                                      timeline=timeline if sampler is not None else None):
+                                      timeline=timeline if frames is not None else None):
                 x = block[0]
                 if realtime:
                     _pace(wall, pos)
@@ -82,17 +84,17 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
                 pos += x.shape[-1] / sr
                 yield from frames_until(pos)
         except MissingStreamError:
-            if sampler is None:
+            if frames is None:
                 raise MediaError(f"{path}: neither an audio nor a video track") from None
-        for event in frames_until(np.inf if duration is not None else pos):
+        for event in frames_until(np.inf if frames is None or frames.duration is not None else pos):
             if realtime:
                 _pace(wall, event[2])
             yield event
-        video_end = 0.0 if duration is None else duration + video_start - timeline.get("origin", video_start)
+        video_end = (frames.duration or 0.0) if frames is not None else 0.0
         yield "end", np.zeros(0, np.float32), max(pos, video_end)     # where the recording ends
     finally:
-        if sampler is not None:
-            sampler.close()
+        if frames is not None:
+            frames.close()
 
 
 def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, realtime: bool = False,

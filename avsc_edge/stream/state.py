@@ -15,9 +15,9 @@ A window of a file exactly one window long, streamed with ``hop = window``, equa
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict, deque
-import math
 from dataclasses import dataclass
 
 import numpy as np
