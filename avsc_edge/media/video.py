@@ -26,13 +26,14 @@ from typing import Sequence
 
 import numpy as np
 
+from ..config import FRAME_GEOMETRIES, FRAME_POLICIES
 from ..errors import InputError, MediaError
 from . import container as _container
 from .container import check_frame_size, ffmpeg_errors, ffmpeg_message, first_stream, stream_duration, stream_start
 from .decoders import Decoder, open_with, select_decoder
 
 log = logging.getLogger("avsc_edge")
-POLICIES = ("keyframe", "exact")
+POLICIES, GEOMETRIES = FRAME_POLICIES, FRAME_GEOMETRIES   # one definition each, in the clip config
 CENTER_CROP_FILTER = "BILINEAR"
 _local = threading.local()
 
@@ -47,7 +48,6 @@ def _reformatter():
     return r
 
 
-GEOMETRIES = ("squash", "center_crop")
 CROP_FRACTION = 224 / 256     # torchvision's ImageNet eval transform: Resize(256) + CenterCrop(224)
 
 
