@@ -4,11 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(AVSC_EDGE_NO_CLONES)
-#define AVSC_SIMD_CLONES __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define AVSC_SIMD_CLONES
-#endif
+#include "simd.h"
 
 namespace avsc {
 

@@ -5,6 +5,7 @@
 
 #include "fft.h"
 #include "parallel.h"
+#include "simd.h"
 
 namespace avsc {
 
@@ -43,12 +44,6 @@ inline int64_t source_index(int64_t s, int64_t samples, int pad_mode) {
 }
 
 }  // namespace
-
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(AVSC_EDGE_NO_CLONES)
-#define AVSC_SIMD_CLONES __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define AVSC_SIMD_CLONES
-#endif
 
 namespace {
 
