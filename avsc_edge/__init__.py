@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .config import ClipConfig, FeatureConfig, ModelConfig, TrainConfig
-from .errors import (AVSCError, ArtifactError, ConfigError, DatasetError, DependencyError, InputError,
-                     MediaError)
+from .errors import ArtifactError, AVSCError, ConfigError, DatasetError, DependencyError, InputError, MediaError
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ def __getattr__(name: str):
 
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(f".{module}", __name__), attr)
-    if name in ("features", "kernels", "media", "stream"):
+    if name in ("preprocess", "kernels", "media", "stream"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

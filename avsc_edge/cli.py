@@ -73,7 +73,7 @@ def _train_configs(args):
 
 
 def cmd_train(args) -> int:
-    from .train import train
+    from .training.train import train
 
     model, tcfg, features, clip, pretrained = _train_configs(args)
     say = None if args.json else (lambda m: print(f"train: {m}", file=sys.stderr))
@@ -95,7 +95,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import evaluate_artifact
+    from .training.evaluation import evaluate_artifact
 
     m = evaluate_artifact(args.checkpoint, args.dataset, args.split, args.plot, progress=not args.json)
     lines = [f"accuracy {m.accuracy:.3f}  log-loss {m.log_loss:.3f}  ({m.count} clips)"]
@@ -114,9 +114,9 @@ def _result_file(path: str | None, what: str):
 
 
 def cmd_predict(args) -> int:
-    from .artifact import part_paths
     from .classifier import Classifier
-    from .runtime.batch import DcaseCsvWriter, expand_inputs, predict_many
+    from .formats.artifact import part_paths
+    from .runtime.inputs import DcaseCsvWriter, expand_inputs
 
     csv_out = _result_file(args.csv, "--csv")
     errors_path = args.errors or (f"{Path(args.csv).with_suffix('')}.errors.tsv" if csv_out else None)
@@ -138,7 +138,7 @@ def cmd_predict(args) -> int:
     ok = failed = 0
     complete = False
     try:
-        for name, r in predict_many(clf, pairs, workers=args.workers, progress=not (args.json or args.csv == "-")):
+        for name, r in clf.predict_many(pairs, workers=args.workers, progress=not (args.json or args.csv == "-")):
             if isinstance(r, Exception):
                 failed += 1
                 if errors_file:
@@ -343,7 +343,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .training.demo import run_demo
 
     summary = run_demo(Path(args.out) if args.out else default_demo_dir(), clips=args.clips, epochs=args.epochs,
                        progress=not args.json, log=(lambda s: None) if args.json else print)
@@ -511,6 +511,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"avsc-edge {args.command}: error: {type(exc).__name__}: {exc} (--debug for a traceback)", file=sys.stderr)
         return 1
+    except Exception as exc:
+        # Ctrl-C / SIGTERM that landed inside an extension's initialisation surfaces as its ImportError
+        if isinstance(exc.__context__, KeyboardInterrupt) and not debug:
+            print("interrupted", file=sys.stderr)
+            return 130
+        raise
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ from avsc_edge.config import ModelConfig, TrainConfig, preset
 from avsc_edge.data import TauDataset
 from avsc_edge.data.featureset import load_featureset
 from avsc_edge.data.synth import SynthConfig, generate
-from avsc_edge.evaluation import alignment_metrics, congruence_accuracy, evaluate_model
-from avsc_edge.export.onnx_export import load_reference
-from avsc_edge.train import train
+from avsc_edge.training.alignment import alignment_metrics
+from avsc_edge.training.evaluation import congruence_accuracy, evaluate_model
+from avsc_edge.model import from_checkpoint
+from avsc_edge.training.train import train
 
 VARIANTS = ("audio", "visual", "av", "av_ceoa", "av_ceoa_sf")
 PER_RUN_ARGS = ("runs", "json", "rescore", "merge")   # what a merged table's runs may differ in, with seeds, variants
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 fresh = tuple(f.subset(np.arange(len(f))) for f in fs)   # train() may set tags on them
                 checkpoint = train(ds, checkpoint.parent, cfg, TrainConfig(epochs=args.epochs, seed=seed),
                                    features, clip, data=fresh, progress=False).checkpoint
-            model, info = load_reference(checkpoint)
+            model, info = from_checkpoint(checkpoint)
             if info.model_config != cfg:
                 raise SystemExit(f"{checkpoint}: trained with other settings than these ({info.model_config})")
             m, out = evaluate_model(model, fs[1])

@@ -24,7 +24,8 @@ import torch
 
 from avsc_edge import kernels
 from avsc_edge.config import ModelConfig, preset
-from avsc_edge.features import LogMelCuda, analysis_window, log_mel_cuda, mel_filterbank
+from avsc_edge.preprocess.cuda_features import LogMelCuda, log_mel_cuda
+from avsc_edge.preprocess.audio_features import analysis_window, mel_filterbank
 
 
 def cuda_median_ms(fn, repeats: int = 50, warmup: int = 10) -> float:

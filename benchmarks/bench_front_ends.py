@@ -82,7 +82,7 @@ def top_bins_db(resampler_cls, features) -> np.ndarray:
     """Mean log-mel of resampled white noise minus the soxr reference's, per mel bin (dB)."""
     import soxr
 
-    from avsc_edge.features import log_mel
+    from avsc_edge.preprocess.audio_features import log_mel
 
     rng = np.random.default_rng(1)
     x = (rng.standard_normal(48000 * 10) * 0.1).astype(np.float32)

@@ -34,7 +34,7 @@ def export_both(checkpoint: Path, data: Path, out: Path) -> dict[str, Path]:
 
 def cnn_latency(models: dict[str, Path], repeats: int) -> dict[str, dict[str, float]]:
     from avsc_edge import Classifier
-    from avsc_edge.artifact import dummy_inputs
+    from avsc_edge.formats.artifact import dummy_inputs
 
     clfs = {name: Classifier(p) for name, p in models.items()}
     inputs = dummy_inputs(next(iter(clfs.values())).info, batch=1)

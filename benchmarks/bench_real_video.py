@@ -28,7 +28,8 @@ def previous_input_path(path: Path, features, clip) -> tuple[np.ndarray, np.ndar
     import av
     import cv2
 
-    from avsc_edge.features import fit_length, log_mel, normalize_frames
+    from avsc_edge.preprocess.audio_features import fit_length, log_mel
+    from avsc_edge.preprocess.frames import normalize_frames
     from avsc_edge.media import load_audio, window_frame_times
 
     want = window_frame_times(0.0, clip.seconds, clip.num_frames)

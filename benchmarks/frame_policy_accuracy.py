@@ -20,9 +20,9 @@ def main() -> int:
     args = ap.parse_args()
     from avsc_edge.config import TrainConfig, preset
     from avsc_edge.data.synth import SynthConfig, generate
-    from avsc_edge.demo import DEMO_SECONDS
-    from avsc_edge.evaluation import evaluate_artifact
-    from avsc_edge.train import train
+    from avsc_edge.training.demo import DEMO_SECONDS
+    from avsc_edge.training.evaluation import evaluate_artifact
+    from avsc_edge.training.train import train
 
     out = Path(args.out)
     data = out / "data"

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from avsc_edge.config import FeatureConfig
-from avsc_edge.features import analysis_window, log_mel_reference, mel_filterbank
+from avsc_edge.preprocess.audio_features import analysis_window, log_mel_reference, mel_filterbank
 from avsc_edge.kernels import cross_attention_reference
 
 OUT = Path(__file__).resolve().parent.parent / "csrc" / "tests" / "known_answers.h"

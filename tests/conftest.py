@@ -25,7 +25,7 @@ def tiny_checkpoint(tiny_dataset, tmp_path_factory):
     """A tiny model trained for 2 epochs on ``tiny_dataset`` (weights are not meaningful)."""
     pytest.importorskip("torch")
     from avsc_edge.config import ClipConfig, FeatureConfig, ModelConfig, TrainConfig
-    from avsc_edge.train import train
+    from avsc_edge.training.train import train
 
     out = tmp_path_factory.mktemp("tiny-run")
     cfg = ModelConfig(d=32, heads=4, audio_channels=(8, 16), visual_channels=(8, 16), visual_blocks=(1, 1))

@@ -72,7 +72,7 @@ def test_content_metric_is_at_chance_for_slot_identity_alone(tiny_dataset):
     retrieval metric says; an embedding that moves toward the partner when it is visible scores higher."""
     import json
 
-    from avsc_edge.evaluation import alignment_metrics
+    from avsc_edge.training.alignment import alignment_metrics
     from avsc_edge.labels import EVENTS, OBJECTS
 
     truth = json.loads((tiny_dataset / "synth_ground_truth.json").read_text())["clips"]
@@ -93,7 +93,7 @@ def test_content_metric_is_at_chance_for_slot_identity_alone(tiny_dataset):
 
 def test_congruence_accuracy_separates_finding_the_pair_from_using_the_congruence():
     from avsc_edge.data.scenes import CONGRUENCE_PAIRS
-    from avsc_edge.evaluation import congruence_accuracy
+    from avsc_edge.training.evaluation import congruence_accuracy
     from avsc_edge.labels import SCENES
 
     rng = np.random.default_rng()

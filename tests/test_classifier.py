@@ -106,7 +106,7 @@ def test_a_gpu_feature_backend_gets_samples_not_log_mel(tiny_checkpoint, clip, m
     """A backend with ``device_features`` (PyTorch on CUDA, TensorRT) is handed each window's
     samples and computes the log-mel itself; here a CPU stand-in computes it on the host, and the
     prediction equals the host-feature path."""
-    from avsc_edge.features import log_mel
+    from avsc_edge.preprocess.audio_features import log_mel
 
     clf = Classifier(tiny_checkpoint)
     reference = clf.predict(clip.video)

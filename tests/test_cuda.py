@@ -3,9 +3,11 @@ GPU machine with: AVSC_EDGE_CUDA=1 pip install -e . && pytest tests/test_cuda.py
 import numpy as np
 import pytest
 
-from avsc_edge import _native, kernels
+from avsc_edge.kernels import native as _native
+from avsc_edge import kernels
 from avsc_edge.config import FeatureConfig
-from avsc_edge.features import log_mel_cuda, log_mel_reference
+from avsc_edge.preprocess.cuda_features import log_mel_cuda
+from avsc_edge.preprocess.audio_features import log_mel_reference
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(not (_native.cuda_available() and torch.cuda.is_available()),
@@ -54,7 +56,7 @@ def test_bidirectional_in_one_launch(rng):
 def test_log_mel_plan_reuses_its_tables_and_writes_raw_buffers(rng):
     """The plan a GPU backend keeps: device arrays in, or host windows into a raw device pointer
     (a TensorRT input binding); equal to the reference both ways."""
-    from avsc_edge.features import LogMelCuda
+    from avsc_edge.preprocess.cuda_features import LogMelCuda
 
     cfg = FeatureConfig(sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0, fmax=14000.0)
     plan = LogMelCuda(cfg)

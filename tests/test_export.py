@@ -10,12 +10,13 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from avsc_edge import Classifier  # noqa: E402
-from avsc_edge.artifact import PARTS, dummy_inputs, part_paths  # noqa: E402
+from avsc_edge.formats.artifact import PARTS, dummy_inputs, part_paths  # noqa: E402
 from avsc_edge.data import TauDataset  # noqa: E402
 from avsc_edge.errors import ArtifactError, ConfigError  # noqa: E402
-from avsc_edge.export.onnx_export import graph_io, graph_paths, load_reference, read_onnx_info, sample_inputs  # noqa: E402
+from avsc_edge.export.onnx_export import graph_io, graph_paths, read_onnx_info, sample_inputs  # noqa: E402
 from avsc_edge.export.pipeline import export_onnx_model, run_recipe  # noqa: E402
 from avsc_edge.export.recipes import available_recipes, load_recipe  # noqa: E402
+from avsc_edge.model import from_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def fresh_inputs(model, info, batch, rng):
 
 @pytest.mark.parametrize("batch", [1, 7])
 def test_every_fp32_graph_matches_pytorch(fp32, tiny_checkpoint, batch, rng):
-    model, info = load_reference(tiny_checkpoint)
+    model, info = from_checkpoint(tiny_checkpoint)
     feeds = fresh_inputs(model, info, batch, rng)
     for name, path in graph_paths(fp32).items():
         session = ort.InferenceSession(str(path))
@@ -55,7 +56,7 @@ def test_every_fp32_graph_matches_pytorch(fp32, tiny_checkpoint, batch, rng):
 
 def test_audio_tokens_graph_has_a_dynamic_time_axis(fp32, tiny_checkpoint, rng):
     """Incremental streaming feeds chunks of any length; the CNN's stride is 2**blocks."""
-    model, info = load_reference(tiny_checkpoint)
+    model, info = from_checkpoint(tiny_checkpoint)
     session = ort.InferenceSession(str(part_paths(fp32)["audio_tokens"]))
     stride = 2 ** (len(info.model_config.audio_channels) - 1)   # every block but the last pools 2x2
     for frames in (stride, 3 * stride + 1, 97):
@@ -66,7 +67,7 @@ def test_audio_tokens_graph_has_a_dynamic_time_axis(fp32, tiny_checkpoint, rng):
 
 
 def test_graphs_are_valid_with_metadata(fp32, tiny_checkpoint):
-    _, ref = load_reference(tiny_checkpoint)
+    _, ref = from_checkpoint(tiny_checkpoint)
     for name, path in graph_paths(fp32).items():
         proto = onnx.load(str(path))
         onnx.checker.check_model(proto)
@@ -95,8 +96,8 @@ def test_int8_every_graph_is_qdq_with_float_outputs(int8, fp32, rng):
     assert sum(i.data_type == onnx.TensorProto.INT8 for i in onnx.load(str(part_paths(int8.artifact)["frames"])).graph.initializer) > 3
     clf = Classifier(int8.artifact)
     feeds = dummy_inputs(clf.info, 24, rng)
-    scores = clf.run_windows(feeds["log_mel"], feeds["frames"])["scene_logits"]
-    ref = Classifier(fp32).run_windows(feeds["log_mel"], feeds["frames"])["scene_logits"]
+    scores = clf.runner.run_windows(feeds["log_mel"], feeds["frames"])["scene_logits"]
+    ref = Classifier(fp32).runner.run_windows(feeds["log_mel"], feeds["frames"])["scene_logits"]
     assert scores.shape == (24, 10) and np.isfinite(scores).all()
     assert 0 < np.abs(scores - ref).max() < 2.0  # quantised, so not identical, but close
     ties = sum(np.isclose(np.sort(row)[-1], np.sort(row)[-2], rtol=0, atol=1e-7) for row in scores)
@@ -180,7 +181,7 @@ def test_tensorrt_recipe_without_tensorrt(tiny_checkpoint, tmp_path):
 def test_tensorrt_profiles_cover_every_graph(tiny_checkpoint):
     from avsc_edge.export.tensorrt_build import input_profiles
 
-    _, info = load_reference(tiny_checkpoint)
+    _, info = from_checkpoint(tiny_checkpoint)
     for graph in ("full", *PARTS):
         inputs = graph_io(graph)[0]
         profiles = input_profiles(info, graph, (1, 8, 32))
@@ -254,7 +255,7 @@ def test_graphs_whose_inputs_do_not_match_their_metadata_are_refused_in_one_line
     loaded, not an ONNX Runtime traceback when run."""
     import dataclasses
 
-    from avsc_edge.artifact import META_KEY
+    from avsc_edge.formats.artifact import META_KEY
     from avsc_edge.export.onnx_export import read_onnx_info
 
     model = copy_model(fp32, tmp_path / "edited" / "model.onnx")

@@ -29,9 +29,9 @@ def run_cli(*args, timeout=300, **kw):
 
 # -- predict: outputs first, results as they come, a summary ------------------------------------
 def test_outputs_are_validated_before_any_work(tiny_checkpoint, tiny_dataset, capsys, monkeypatch):
-    from avsc_edge.runtime import batch
+    from avsc_edge.runtime.runner import ModelRunner
 
-    monkeypatch.setattr(batch, "predict_many", lambda *a, **k: pytest.fail("work started before the check"))
+    monkeypatch.setattr(ModelRunner, "classify_many", lambda *a, **k: pytest.fail("work started before the check"))
     assert main(["predict", str(tiny_checkpoint), str(tiny_dataset / "video"), "--csv", "/missing/dir/x.csv"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
@@ -139,7 +139,7 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line(tmp_path, monkeypatch
     import safetensors.torch
     from safetensors import SafetensorError
 
-    from avsc_edge.checkpoint import write_safetensors
+    from avsc_edge.formats.checkpoint import write_safetensors
 
     torch = pytest.importorskip("torch")
 
@@ -154,7 +154,7 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line(tmp_path, monkeypatch
 
 
 def test_same_stem_audio_and_video_in_a_folder_are_one_recording(tiny_dataset, tmp_path):
-    from avsc_edge.runtime.batch import expand_inputs
+    from avsc_edge.runtime.inputs import expand_inputs
 
     stem = next((tiny_dataset / "audio").glob("*.wav")).stem
     shutil.copy(tiny_dataset / "audio" / f"{stem}.wav", tmp_path / "x.wav")
@@ -232,7 +232,7 @@ def write_safetensors_header(path: Path, header: bytes) -> Path:
 
 
 def write_plan_header(path: Path, meta: bytes) -> Path:
-    from avsc_edge.runtime.plan_format import _HEAD
+    from avsc_edge.formats.plan_format import _HEAD
 
     path.write_bytes(_HEAD.pack(b"AVSCPLAN", 1, len(meta)) + meta + b"engine")
     return path
@@ -253,10 +253,10 @@ def write_onnx_metadata(path: Path, value: str) -> Path:
 
 
 def readers(tmp_path):
-    from avsc_edge.artifact import info_from_metadata
-    from avsc_edge.checkpoint import read_info
-    from avsc_edge.runtime.onnx_file import read_metadata_props
-    from avsc_edge.runtime.plan_format import read_plan_header
+    from avsc_edge.formats.artifact import info_from_metadata
+    from avsc_edge.formats.checkpoint import read_info
+    from avsc_edge.formats.onnx_file import read_metadata_props
+    from avsc_edge.formats.plan_format import read_plan_header
 
     def onnx_info(path):
         return info_from_metadata(read_metadata_props(path), str(path))
@@ -290,7 +290,7 @@ def test_metadata_readers_only_raise_avsc_errors(tmp_path):
 
 
 def test_a_huge_file_named_plan_is_refused_without_being_read(tmp_path):
-    from avsc_edge.runtime.plan_format import read_plan
+    from avsc_edge.formats.plan_format import read_plan
 
     big = tmp_path / "huge.plan"
     with open(big, "wb") as f:
@@ -303,7 +303,7 @@ def test_a_huge_file_named_plan_is_refused_without_being_read(tmp_path):
 
 
 def test_plan_fields_are_type_checked(tmp_path):
-    from avsc_edge.runtime.plan_format import read_plan_header
+    from avsc_edge.formats.plan_format import read_plan_header
     from avsc_edge.version import __version__
 
     meta = {"sdk_version": __version__, "tensorrt_version": 10, "compute_capability": "8.7", "precision": "int8",
@@ -318,7 +318,7 @@ def test_plan_fields_are_type_checked(tmp_path):
 def test_onnx_external_data_must_stay_in_the_models_folder(tiny_checkpoint, tmp_path):
     onnx = pytest.importorskip("onnx")
     from avsc_edge import Classifier
-    from avsc_edge.artifact import part_paths
+    from avsc_edge.formats.artifact import part_paths
     from avsc_edge.export.pipeline import run_recipe
     from avsc_edge.export.recipes import load_recipe
 
@@ -346,7 +346,7 @@ def test_onnx_external_data_must_stay_in_the_models_folder(tiny_checkpoint, tmp_
 TRAIN = textwrap.dedent("""
     import sys
     from avsc_edge.config import ClipConfig, FeatureConfig, ModelConfig, TrainConfig
-    from avsc_edge.train import train
+    from avsc_edge.training.train import train
     cfg = ModelConfig(d=32, heads=4, audio_channels=(8, 16), visual_channels=(8, 16), visual_blocks=(1, 1))
     train(sys.argv[1], sys.argv[2], cfg, TrainConfig(epochs=4, batch_size=8), FeatureConfig(),
           ClipConfig(seconds=1.5, frame_size=32), resume=sys.argv[3] == "1", progress=False)
@@ -357,7 +357,7 @@ TRAIN = textwrap.dedent("""
 def test_kill_nine_at_random_points_leaves_a_resumable_or_refused_state(tiny_dataset, tmp_path):
     from safetensors.torch import load_file
 
-    from avsc_edge.train import STATE_FILE
+    from avsc_edge.training.train import STATE_FILE
 
     ref = tmp_path / "reference"
     t0 = time.monotonic()
@@ -403,7 +403,7 @@ def test_resume_refuses_other_settings(tiny_dataset, tmp_path):
 
 def test_written_files_follow_the_users_umask(tmp_path):
     """Temporary names are unique, yet the files keep the permissions a plain write would give."""
-    from avsc_edge.artifact import atomic_write
+    from avsc_edge.formats.artifact import atomic_write
     from avsc_edge.runtime.outputs import ResultFile
 
     old = os.umask(0o022)

@@ -12,10 +12,10 @@ import itertools
 import numpy as np
 import pytest
 
-from avsc_edge import _native
+from avsc_edge.kernels import native as _native
 from avsc_edge.config import FeatureConfig
 from avsc_edge.errors import ConfigError, InputError
-from avsc_edge.features import StreamingLogMel, log_mel, log_mel_reference
+from avsc_edge.preprocess.audio_features import StreamingLogMel, log_mel, log_mel_reference
 
 librosa = pytest.importorskip("librosa")
 

@@ -118,7 +118,7 @@ def test_training_and_inference_see_the_same_frames(tiny_dataset):
     pytest.importorskip("torch")
     from avsc_edge.data import TauDataset
     from avsc_edge.data.featureset import clip_arrays
-    from avsc_edge.windows import Recording
+    from avsc_edge.preprocess.windows import Recording
 
     clip = TauDataset(tiny_dataset).clips("train")[0]
     features, cfg = FeatureConfig(), ClipConfig(seconds=1.5, frame_size=32)
@@ -138,7 +138,7 @@ def test_a_long_audio_file_is_streamed_in_bounded_memory(tmp_path):
     script = textwrap.dedent(f"""
         import resource, wave, numpy as np
         from avsc_edge.config import ClipConfig, FeatureConfig
-        from avsc_edge.windows import Recording
+        from avsc_edge.preprocess.windows import Recording
         import av
         path = "{tmp_path}/long.wav"
         with av.open(path, "w") as c:
@@ -174,7 +174,7 @@ def test_windows_after_the_video_ends_are_audio_only(tmp_path, tiny_checkpoint):
 
 
 def test_a_trailing_partial_window_samples_no_time_past_the_video(tmp_path, monkeypatch):
-    from avsc_edge.windows import Recording
+    from avsc_edge.preprocess.windows import Recording
 
     path = write_numbered(tmp_path / "v.mp4", 32, fps=10.0, gop=5)   # 3.2 s: window 2 is 40 % empty
     asked = []

@@ -8,7 +8,7 @@ import pytest
 
 from avsc_edge import media
 from avsc_edge.config import ClipConfig, FeatureConfig
-from avsc_edge.windows import Recording
+from avsc_edge.preprocess.windows import Recording
 
 SR, FPS = 16000, 10
 

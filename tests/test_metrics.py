@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from avsc_edge.labels import SCENES
-from avsc_edge.metrics import plot_confusion, scene_metrics
+from avsc_edge.plots import plot_confusion
+from avsc_edge.metrics import scene_metrics
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 

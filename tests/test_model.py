@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from avsc_edge.checkpoint import load_torch_weights  # noqa: E402
+from avsc_edge.formats.checkpoint import load_torch_weights  # noqa: E402
 from avsc_edge.config import VARIANTS, ModelConfig  # noqa: E402
 from avsc_edge.errors import ArtifactError, InputError  # noqa: E402
 from avsc_edge.model import AVSCModel  # noqa: E402

@@ -3,9 +3,9 @@ a correct-shaped result or raise TypeError/ValueError; a crash takes the test pr
 import numpy as np
 import pytest
 
-from avsc_edge import _native
+from avsc_edge.kernels import native as _native
 from avsc_edge.config import FeatureConfig
-from avsc_edge.features import analysis_window, mel_filterbank
+from avsc_edge.preprocess.audio_features import analysis_window, mel_filterbank
 
 pytestmark = pytest.mark.skipif(not _native.available(), reason="avsc_edge._C is not built")
 C = _native.module()

@@ -5,8 +5,7 @@ import os
 import pytest
 
 from avsc_edge.errors import ArtifactError
-from avsc_edge.runtime.plan_format import (PlanHeader, check_compatible, read_plan, write_plan, write_raw_plan,
-                                           _HEAD)
+from avsc_edge.formats.plan_format import PlanHeader, check_compatible, read_plan, write_plan, write_raw_plan, _HEAD
 from avsc_edge.version import __version__
 
 
@@ -75,7 +74,7 @@ def test_classifier_refuses_bad_plans_before_tensorrt(tmp_path):
     from avsc_edge import Classifier
     from avsc_edge.errors import DependencyError
 
-    from avsc_edge.artifact import part_paths
+    from avsc_edge.formats.artifact import part_paths
 
     (tmp_path / "foreign.plan").write_bytes(os.urandom(500))
     with pytest.raises(ArtifactError, match="not an avsc-edge plan"):

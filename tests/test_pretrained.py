@@ -81,7 +81,7 @@ def untagged(tiny_dataset, tmp_path_factory):
 
 
 def test_ceoa_and_sf_are_refused_without_presence(untagged, tmp_path):
-    from avsc_edge.train import train
+    from avsc_edge.training.train import train
 
     features, clip, model = preset("tiny", clip={"seconds": 1.5, "frame_size": 32})
     with pytest.raises(ConfigError, match="presence"):
@@ -90,9 +90,9 @@ def test_ceoa_and_sf_are_refused_without_presence(untagged, tmp_path):
 
 def test_tagger_supervised_fine_tune_with_real_vocabularies(untagged, tmp_path):
     from avsc_edge import Classifier, vocab
-    from avsc_edge.checkpoint import load_checkpoint, read_info
+    from avsc_edge.formats.checkpoint import load_checkpoint, read_info
     from avsc_edge.data import TauDataset
-    from avsc_edge.train import train
+    from avsc_edge.training.train import train
 
     features, clip, model = preset("tiny", clip={"seconds": 1.5, "frame_size": 32})
     audio = panns_file(tmp_path / "Cnn14_tiny.pth", features.n_mels, model.audio_channels)
@@ -118,8 +118,8 @@ def test_tagger_supervised_fine_tune_with_real_vocabularies(untagged, tmp_path):
 
 
 def test_fine_tune_after_freezing_changes_the_backbone(untagged, tmp_path):
-    from avsc_edge.checkpoint import load_checkpoint
-    from avsc_edge.train import train
+    from avsc_edge.formats.checkpoint import load_checkpoint
+    from avsc_edge.training.train import train
 
     features, clip, model = preset("tiny", clip={"seconds": 1.5, "frame_size": 32})
     audio = panns_file(tmp_path / "a.pth", features.n_mels, model.audio_channels)

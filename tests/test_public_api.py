@@ -16,7 +16,7 @@ def test_public_names_behave():
     params = inspect.signature(avsc_edge.kernels.cross_attention).parameters
     assert list(params)[:5] == ["q", "k", "v", "key_padding_mask", "scale"]
     x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
-    assert avsc_edge.features.log_mel(x, avsc_edge.FeatureConfig()).shape == (64, 16)
+    assert avsc_edge.preprocess.log_mel(x, avsc_edge.FeatureConfig()).shape == (64, 16)
     q = np.random.default_rng(1).standard_normal((1, 2, 3, 8)).astype(np.float32)
     assert avsc_edge.kernels.cross_attention(q, q, q).shape == (1, 2, 3, 8)
     assert {"log_mel", "cross_attention"} <= set(avsc_edge.kernels.info())

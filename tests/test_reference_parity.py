@@ -21,8 +21,8 @@ torch = pytest.importorskip("torch")
 
 from avsc_edge.config import preset  # noqa: E402
 from avsc_edge.errors import ArtifactError  # noqa: E402
-from avsc_edge.features import preprocess_frames  # noqa: E402
-from avsc_edge.windows import Recording  # noqa: E402
+from avsc_edge.preprocess.frames import preprocess_frames  # noqa: E402
+from avsc_edge.preprocess.windows import Recording  # noqa: E402
 
 from references import need, panns_models, sample_photographs, torchvision  # noqa: E402
 
@@ -120,7 +120,7 @@ def test_edge_frames_would_fail_with_zero_padding(rng):
     """The check above can tell: a zero-padded STFT (the old ``base``) is dB off at the edges."""
     from dataclasses import replace
 
-    from avsc_edge.features import log_mel, log_mel_reference
+    from avsc_edge.preprocess.audio_features import log_mel, log_mel_reference
 
     wave = librosa_wave(scene_audio(FEATURES.sr, 1, rng)[0], FEATURES.sr)
     reference = torchlibrosa_log_mel(wave)

@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 
 from avsc_edge import Classifier  # noqa: E402
 from avsc_edge.errors import InputError  # noqa: E402
-from avsc_edge.features import log_mel, preprocess_frames  # noqa: E402
+from avsc_edge.preprocess.audio_features import log_mel
+from avsc_edge.preprocess.frames import preprocess_frames  # noqa: E402
 from avsc_edge.stream import StreamClassifier, StreamConfig, StreamState  # noqa: E402
 
 SR, FPS = 16000, 10.0

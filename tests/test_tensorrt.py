@@ -12,7 +12,7 @@ def test_build_engine_and_header(recipe, tiny_checkpoint, tiny_dataset, tmp_path
     from avsc_edge.export.pipeline import run_recipe
     from avsc_edge.export.recipes import load_recipe
     from avsc_edge.export.tensorrt_build import compute_capability
-    from avsc_edge.runtime.plan_format import check_compatible, read_plan
+    from avsc_edge.formats.plan_format import check_compatible, read_plan
 
     result = run_recipe(tiny_checkpoint, load_recipe(recipe), tmp_path / "m.plan", str(tiny_dataset))
     header, engine = read_plan(result.artifact)

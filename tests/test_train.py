@@ -6,12 +6,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from avsc_edge.checkpoint import load_checkpoint, read_info  # noqa: E402
+from avsc_edge.formats.checkpoint import load_checkpoint, read_info  # noqa: E402
 from avsc_edge.config import ClipConfig, FeatureConfig, ModelConfig, TrainConfig  # noqa: E402
 from avsc_edge.data import TauDataset  # noqa: E402
 from avsc_edge.data.featureset import load_featureset  # noqa: E402
 from avsc_edge.errors import ArtifactError  # noqa: E402
-from avsc_edge.train import STATE_FILE, lr_factor, train  # noqa: E402
+from avsc_edge.training.train import STATE_FILE, lr_factor, train  # noqa: E402
 
 from conftest import TINY_SECONDS  # noqa: E402
 

@@ -27,10 +27,10 @@ def untrained_checkpoint(path: Path, name: str = "base", seed: int = 0) -> Path:
     """A checkpoint of the ``name`` preset with its initial (random) weights, marked untrained."""
     import torch
 
-    from ..checkpoint import save_checkpoint
     from ..config import preset
+    from ..formats.checkpoint import save_checkpoint
     from ..model import AVSCModel
-    from ..train import artifact_info
+    from ..training.train import artifact_info
 
     features, clip, model = preset(name)
     torch.manual_seed(seed)
@@ -75,7 +75,7 @@ def tensorrt_plans(checkpoint: Path, data: Path, log: Callable[[str], None]) -> 
 def default_artifacts(out: Path, log: Callable[[str], None], progress: bool = True,
                       base: bool = True) -> tuple[list[str], str]:
     """(artifacts, dataset) of the default benchmark, built in ``out`` when missing."""
-    from ..demo import run_demo
+    from ..training.demo import run_demo
 
     names = ["model.safetensors", "model.onnx", "model.int8.onnx"]
     if not all((out / n).is_file() for n in names):

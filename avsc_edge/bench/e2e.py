@@ -48,7 +48,7 @@ class BenchRow:
 
 def artifact_size(path: str | os.PathLike) -> int:
     """Bytes of an artifact with its split graphs / engines."""
-    from ..artifact import part_paths
+    from ..formats.artifact import part_paths
 
     p = Path(path)
     parts = part_paths(p).values() if p.suffix in (".onnx", ".plan", ".engine") else []
@@ -138,7 +138,7 @@ def table(rows: list[BenchRow]) -> str:
 def plot(rows: list[BenchRow], path: str | os.PathLike) -> None:
     """Two panels: latency per clip by stage (stacked bars, one per row), and latency against
     accuracy for the trained models."""
-    from ..metrics import pyplot
+    from ..plots import pyplot
 
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 2]})

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _native, kernels
+from .. import kernels
 from ..config import FeatureConfig
-from ..features import analysis_window, log_mel, mel_filterbank
+from ..kernels import native as _native
+from ..preprocess.audio_features import analysis_window, log_mel, mel_filterbank
 from .timing import fmt_ms, median_time
 
 

@@ -36,7 +36,7 @@ def time_predict(artifact: str | Path, clip: str | Path, repeats: int = 10, warm
 
 def time_first_window(clip: str | Path, features, clip_cfg, repeats: int = 10) -> float:
     """Median seconds to decode one window's audio and frames and pre-process them (the SDK path)."""
-    from ..windows import Recording
+    from ..preprocess.windows import Recording
 
     def first():
         window = next(Recording.from_files(clip, clip, features, clip_cfg).windows())

@@ -41,7 +41,7 @@ def clip_arrays(clip: Clip, features: FeatureConfig, window: ClipConfig) -> tupl
     """One clip's first window, pre-processed exactly as the runtime does it (same reader, same
     frame policy): (log-mel ``[1, n_mels, T]``, frames ``[F, 3, S, S]``)."""
     from ..errors import MediaError
-    from ..windows import first_window
+    from ..preprocess.windows import first_window
 
     w = first_window(clip.audio, clip.video, features, window)
     if w.log_mel is None or w.frames is None:

@@ -24,24 +24,18 @@ def calibration_inputs(dataset: str, info: ArtifactInfo, split: str = "train", l
     return {k: v[idx] for k, v in inputs.items()}
 
 
-def graph_calibration(model, full: dict[str, np.ndarray], max_frames: int = 256) -> dict[str, dict[str, np.ndarray]]:
-    """The calibration inputs of every graph: the full graph's and, computed by the FP32 model's
-    parts, those of ``audio_tokens``, ``audio_slots``, ``frames`` and ``heads``."""
-    import torch
+def graph_calibration(model, info: ArtifactInfo, full: dict[str, np.ndarray],
+                      max_frames: int = 256) -> dict[str, dict[str, np.ndarray]]:
+    """The calibration inputs of every graph (computed by the FP32 model's parts from ``full``, see
+    :func:`~avsc_edge.export.onnx_export.sample_inputs`), the frames graph's a fixed random subset
+    of at most ``max_frames`` of the clips' frames."""
+    from .onnx_export import sample_inputs
 
-    mel, frames = torch.from_numpy(full["log_mel"]), torch.from_numpy(full["frames"])
-    b, f = frames.shape[:2]
-    with torch.no_grad():
-        tokens = model.audio_tokens(mel)
-        e, el = model.audio_slots(tokens)
-        fe, fl = model.encode_frames(frames.flatten(0, 1))
-    as_np = lambda t: np.ascontiguousarray(t.numpy(), np.float32)  # noqa: E731
-    flat = full["frames"].reshape(b * f, *full["frames"].shape[2:])
+    feeds = sample_inputs(model, info, full=full)
+    flat = full["frames"].reshape(-1, *full["frames"].shape[2:])
     pick = np.sort(np.random.default_rng(0).permutation(len(flat))[:max_frames])
-    return {"full": full, "audio_tokens": {"log_mel": full["log_mel"]}, "audio_slots": {"tokens": as_np(tokens)},
-            "frames": {"frame": np.ascontiguousarray(flat[pick])},
-            "heads": {"event_emb": as_np(e), "event_presence": as_np(el),
-                      "frame_emb": as_np(fe.reshape(b, f, *fe.shape[1:])), "frame_presence": as_np(fl.reshape(b, f, -1))}}
+    feeds["frames"] = {"frame": np.ascontiguousarray(flat[pick])}
+    return feeds
 
 
 class ArrayCalibrationReader:

@@ -18,25 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifact import INPUT_NAMES, META_KEY, OUTPUT_NAMES, PARTS, atomic_write, dummy_inputs, input_specs, part_paths
-from ..checkpoint import load_checkpoint
 from ..config import ArtifactInfo
 from ..errors import ArtifactError
+from ..formats.artifact import (
+    INPUT_NAMES,
+    META_KEY,
+    OUTPUT_NAMES,
+    PARTS,
+    atomic_write,
+    dummy_inputs,
+    input_specs,
+    part_paths,
+)
 
 OPSET = 18
 # dynamic axes of each graph's inputs and outputs (axis 0 is always the batch)
 DYNAMIC = {"log_mel": {0: "batch", 3: "time"}, "tokens": {0: "batch", 1: "tokens"},
            "frame_emb": {0: "batch", 1: "frames"}, "frame_presence": {0: "batch", 1: "frames"}}
-
-
-def load_reference(checkpoint: str | os.PathLike):
-    """(PyTorch model in eval mode, its metadata) from a ``.safetensors`` checkpoint."""
-    from ..model import AVSCModel
-
-    weights, info = load_checkpoint(checkpoint)
-    model = AVSCModel(info.model_config, info.feature_config.n_mels)
-    model.load_state_dict(weights)
-    return model.eval(), info
 
 
 def graph_modules(model):
@@ -64,8 +62,7 @@ def graph_modules(model):
     class Heads(torch.nn.Module):
         def forward(self, event_emb, event_logits, frame_emb, frame_logits):
             o = model.heads(event_emb, event_logits, frame_emb, frame_logits)
-            return (o["fused_logits"], o["audio_logits"], o["visual_logits"], o["event_logits"], o["object_logits"],
-                    o["event_to_object"])
+            return tuple(o[k] for k in OUTPUT_NAMES)
 
     modules = {"full": Full(), "audio_tokens": AudioTokens(), "audio_slots": AudioSlots(), "frames": Frames(),
                "heads": Heads()}
@@ -86,8 +83,7 @@ def sample_inputs(model, info: ArtifactInfo, batch: int = 2,
         mel, frames = torch.from_numpy(full["log_mel"]), torch.from_numpy(full["frames"])
         tokens = model.audio_tokens(mel)
         e, el = model.audio_slots(tokens)
-        fe, fl = model.encode_frames(frames.flatten(0, 1))
-        fe, fl = fe.reshape(batch, frames.shape[1], *fe.shape[1:]), fl.reshape(batch, frames.shape[1], -1)
+        fe, fl = model.encode_window_frames(frames)
     as_np = lambda t: t.numpy().astype(np.float32)  # noqa: E731
     return {"full": full, "audio_tokens": {"log_mel": full["log_mel"]}, "audio_slots": {"tokens": as_np(tokens)},
             "frames": {"frame": full["frames"][:, 0]},
@@ -104,12 +100,11 @@ def graph_paths(out: str | os.PathLike) -> dict[str, Path]:
     return {"full": Path(out), **part_paths(out)}
 
 
-def export_graphs(checkpoint: str | os.PathLike, out: str | os.PathLike, extra: dict | None = None) -> dict[str, Path]:
-    """Export every graph of ``checkpoint`` in FP32 beside ``out`` (see :func:`graph_paths`).
-    ``extra`` is merged into the metrics stored with the full graph."""
-    model, info = load_reference(checkpoint)
+def export_graphs(model, info: ArtifactInfo, out: str | os.PathLike, extra: dict | None = None) -> dict[str, Path]:
+    """Export every graph of the PyTorch ``model`` (with its checkpoint's ``info``) in FP32 beside
+    ``out`` (see :func:`graph_paths`). ``extra`` is merged into the metrics stored with the full graph."""
     if info.model_config.variant in ("audio", "visual"):
-        raise ArtifactError(f"{checkpoint}: single-modality variants ({info.model_config.variant}) are for the "
+        raise ArtifactError(f"{out}: single-modality variants ({info.model_config.variant}) are for the "
                             "ablation; export an audio-visual model")
     info = dataclasses.replace(info, precision="fp32", export_id=uuid.uuid4().hex,
                                metrics={**info.metrics, **(extra or {}), "inputs": input_specs(info)})
@@ -175,7 +170,7 @@ def write_onnx(proto, info: ArtifactInfo, out: Path) -> None:
 
 def read_onnx_info(path: str | os.PathLike) -> ArtifactInfo:
     """The metadata of an exported ONNX graph (read without loading its weights)."""
-    from ..artifact import info_from_metadata
-    from ..runtime.onnx_file import read_metadata_props
+    from ..formats.artifact import info_from_metadata
+    from ..formats.onnx_file import read_metadata_props
 
     return info_from_metadata(read_metadata_props(path), str(path))

@@ -1,5 +1,5 @@
 """The parity and accuracy report of an exported model against the PyTorch FP32 reference, through
-the public :class:`~avsc_edge.Classifier` calls on both sides: logit differences on fresh random
+the runner every prediction goes through (:class:`~avsc_edge.runtime.runner.ModelRunner`) on both sides: logit differences on fresh random
 inputs and on real clips, top-1 agreement, accuracy and log-loss; and the full graph
 (``NAME.onnx``, for other runtimes) against the split graphs the SDK runs."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifact import dummy_inputs
+from ..formats.artifact import dummy_inputs
 from ..labels import SCENES
 from ..metrics import scene_metrics
 from ..runtime.prediction import softmax
@@ -28,17 +28,20 @@ def _full_graph_logits(onnx_path: Path, feeds: dict[str, np.ndarray]) -> np.ndar
     return session.run(["scene_logits"], feeds)[0]
 
 
-def parity_report(onnx_path: str | os.PathLike, checkpoint: str | os.PathLike, dataset: str | None = None) -> dict:
-    """Compare an exported model with the PyTorch FP32 checkpoint it came from; JSON-ready."""
+def parity_report(onnx_path: str | os.PathLike, reference, dataset: str | None = None) -> dict:
+    """Compare an exported model with the PyTorch FP32 model it came from (a checkpoint path, or a
+    :class:`~avsc_edge.runtime.runner.ModelRunner` over it); JSON-ready."""
     import onnxruntime as ort
 
     from ..classifier import Classifier
 
-    exported, reference = Classifier(onnx_path), Classifier(checkpoint)
+    exported = Classifier(onnx_path).runner
+    if isinstance(reference, (str, os.PathLike)):
+        reference = Classifier(reference).runner
     random = dummy_inputs(exported.info, 8, np.random.default_rng())
     ours = exported.run_windows(random["log_mel"], random["frames"])["scene_logits"]
     ref = reference.run_windows(random["log_mel"], random["frames"])["scene_logits"]
-    report = {"precision": exported.engine.precision, "onnxruntime": ort.__version__,
+    report = {"precision": exported.backend.engine.precision, "onnxruntime": ort.__version__,
               "random_inputs": _diff(ours, ref),
               "full_graph_vs_parts": _diff(_full_graph_logits(Path(onnx_path), random), ours)}
     if dataset is not None:

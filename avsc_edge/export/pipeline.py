@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..artifact import install, staging
 from ..errors import ConfigError, DependencyError
+from ..formats.artifact import install, staging
 from .recipes import ExportRecipe
 
 log = logging.getLogger("avsc_edge")
@@ -29,15 +29,18 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
     """The ONNX side of a recipe (FP32, INT8 QDQ or FP16) for every graph, with its parity report.
     ``parts_only``: install only the split graphs the SDK runs (no full graph for other runtimes:
     the weights are stored once instead of twice); the report then travels in the ``heads`` graph."""
+    from ..model import from_checkpoint
+    from ..runtime.runner import ModelRunner
+    from ..runtime.torch_backend import TorchBackend
     from .calibration import calibration_inputs, graph_calibration
-    from .onnx_export import export_graphs, graph_paths, load_reference
+    from .onnx_export import export_graphs, graph_paths
     from .parity import parity_report, store_report
     from .quantize import DEFAULT_OPS, convert_fp16, quantize_int8
 
     say = progress or (lambda s: None)
     if recipe.precision == "int8" and calib is None:
         raise ConfigError(f"recipe {recipe.name} quantises to INT8: pass --calib DATASET (real clips for calibration)")
-    reference, info = load_reference(checkpoint)
+    reference, info = from_checkpoint(checkpoint)   # loaded once: graphs, calibration and parity use it
     out = Path(out)
     # every file is written into a staging folder beside the target and checked there, then all are
     # moved into place at once: an earlier artifact stays whole until then, whatever happens
@@ -45,12 +48,12 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
         staged = graph_paths(stage / out.name)
         say("exporting the FP32 graphs")
         (stage / "fp32").mkdir()
-        fp32 = export_graphs(checkpoint, stage / "fp32" / "model.onnx")
+        fp32 = export_graphs(reference, info, stage / "fp32" / "model.onnx")
         if recipe.precision == "int8":
             c = recipe.calibration
             feeds_in = calibration_inputs(calib, info, c.get("split", "train"), int(c.get("clips", 64)))
             say(f"calibrating on {len(feeds_in['log_mel'])} clips of {calib}")
-            feeds = graph_calibration(reference, feeds_in)
+            feeds = graph_calibration(reference, info, feeds_in)
         for name, src in fp32.items():
             if recipe.precision == "fp32":
                 os.replace(src, staged[name])
@@ -62,7 +65,7 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
             else:
                 convert_fp16(src, staged[name])
         say("parity report")
-        report = parity_report(staged["full"], checkpoint, calib)
+        report = parity_report(staged["full"], ModelRunner(TorchBackend.from_model(reference, info)), calib)
         store_report(staged["full"], report)
         targets = graph_paths(out)
         if parts_only:

@@ -15,11 +15,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..artifact import PARTS, part_paths, sha256_file, window_frames
 from ..config import ArtifactInfo
 from ..errors import ArtifactError
+from ..formats.artifact import PARTS, part_paths, sha256_file, window_frames
+from ..formats.plan_format import PlanHeader, write_plan, write_raw_plan
 from ..runtime.gpu import compute_capability
-from ..runtime.plan_format import PlanHeader, write_plan, write_raw_plan
 from ..runtime.tensorrt_backend import require_tensorrt
 from .onnx_export import graph_paths, read_onnx_info
 

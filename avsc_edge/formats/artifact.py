@@ -24,9 +24,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .config import ArtifactInfo
-from .errors import ArtifactError, ConfigError
-from .version import __version__
+from ..config import ArtifactInfo
+from ..errors import ArtifactError, ConfigError
+from ..version import __version__
 
 META_KEY = "avsc_edge"
 MAX_METADATA_BYTES = 4 * 1024 * 1024
@@ -35,6 +35,8 @@ MAX_METADATA_DEPTH = 32
 # The full graph: both modalities in, every head out (dynamic batch).
 INPUT_NAMES = ("log_mel", "frames")
 OUTPUT_NAMES = ("scene_logits", "audio_logits", "visual_logits", "event_logits", "object_logits", "event_to_object")
+# The output a prediction reads for the modalities present: the fused head (``scene_logits``) with both.
+SCENE_HEADS = {("audio", "visual"): "scene_logits", ("audio",): "audio_logits", ("visual",): "visual_logits"}
 # The split graphs (streaming, and the parts every backend exposes): name -> (inputs, outputs).
 PARTS = {
     "audio_tokens": (("log_mel",), ("tokens",)),

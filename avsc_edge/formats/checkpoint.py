@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..config import ArtifactInfo
+from ..errors import ArtifactError
 from .artifact import META_KEY, atomic_write, info_from_json, parse_metadata
-from .config import ArtifactInfo
-from .errors import ArtifactError
 
 MAX_HEADER_BYTES = 64 * 1024 * 1024
 

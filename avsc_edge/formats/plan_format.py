@@ -19,8 +19,8 @@ import struct
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..artifact import atomic_write, check_sdk_version, parse_metadata
 from ..errors import ArtifactError
+from .artifact import atomic_write, check_sdk_version, parse_metadata
 
 MAGIC = b"AVSCPLAN"
 FORMAT_VERSION = 1

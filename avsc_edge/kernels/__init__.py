@@ -1,4 +1,4 @@
-"""Fused kernels with their references: cross-attention here, log-mel in :mod:`avsc_edge.features`."""
+"""Fused kernels with their references: cross-attention here, log-mel in :mod:`avsc_edge.preprocess.audio_features`."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from . import _native
-from .errors import InputError
+from ..errors import InputError
+from . import native as _native
 
 
 def cross_attention_reference(q: np.ndarray, k: np.ndarray, v: np.ndarray,
@@ -116,8 +116,7 @@ def bidirectional_attention_cuda(first: tuple, second: tuple | None = None, scal
                                  stream: int = 0) -> list:
     """Events->objects and objects->events in one CUDA launch. Each problem is
     ``(q, k, v, key_padding_mask_or_None, out_or_None)``; returns the outputs."""
-    if not _native.cuda_available():
-        raise InputError("the CUDA attention needs avsc_edge built with CUDA (AVSC_EDGE_CUDA=1) and a visible GPU")
+    _native.require_cuda("the CUDA attention")
     problems = [first] + ([second] if second is not None else [])
     d = first[0].shape[-1]
     try:

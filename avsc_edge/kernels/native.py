@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 try:
-    from . import _C  # type: ignore[attr-defined]
+    from .. import _C  # type: ignore[attr-defined]
 except ImportError as _exc:  # extension not built (e.g. running from a source tree)
     _C = None
     _IMPORT_ERROR: str | None = str(_exc)
@@ -51,6 +51,14 @@ def cross_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarra
 def cuda_available() -> bool:
     """True when the extension was built with CUDA and a GPU is visible."""
     return available() and hasattr(_C, "cuda_device_count") and _C.cuda_device_count() > 0
+
+
+def require_cuda(what: str) -> None:
+    """Raise an InputError saying what ``what`` needs when the CUDA kernels cannot run here."""
+    if not cuda_available():
+        from ..errors import InputError
+
+        raise InputError(f"{what} needs avsc_edge built with CUDA (AVSC_EDGE_CUDA=1) and a visible GPU")
 
 
 def _empty_like_device(x: Any, shape: tuple[int, ...]) -> Any:

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ModelConfig
-from ..errors import InputError
+from ..config import ArtifactInfo, ModelConfig
+from ..errors import ArtifactError, InputError
+from ..formats.artifact import SCENE_HEADS
 from .branches import AudioEventBranch, VisualObjectBranch, pool_frames
 from .ceoa import ceoa_loss
 from .fusion import CrossModalAttention, SceneHead, pool_slots
@@ -30,14 +31,14 @@ class ModelOutput:
     """Everything one forward pass produces. Tensors are None where a modality was absent.
 
     ``scene_logits`` comes from the fused head when both modalities are present, else from the
-    single-modality head of the one present; ``modalities`` says which.
+    single-modality head of the one present; ``modalities`` says which (the choice is
+    ``formats.artifact.SCENE_HEADS``, the same for every backend).
     """
 
     scene_logits: torch.Tensor
     modalities: tuple[str, ...]
     audio_logits: torch.Tensor | None = None
     visual_logits: torch.Tensor | None = None
-    fused_logits: torch.Tensor | None = None
     event_logits: torch.Tensor | None = None
     object_logits: torch.Tensor | None = None
     event_emb: torch.Tensor | None = None
@@ -87,10 +88,17 @@ class AVSCModel(nn.Module):
         """Single frames ``[N, 3, S, S]`` -> object embeddings ``[N, N_o, d]`` and logits ``[N, N_o]``."""
         return self.visual.encode_frames(frames)
 
+    def encode_window_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows of frames ``[B, F, 3, S, S]`` -> per-frame slots ``[B, F, N_o, d]`` / ``[B, F, N_o]``."""
+        b, f = frames.shape[:2]
+        fe, fl = self.encode_frames(frames.flatten(0, 1))
+        return fe.reshape(b, f, *fe.shape[1:]), fl.reshape(b, f, -1)
+
     def heads(self, event_emb: torch.Tensor | None, event_logits: torch.Tensor | None,
               frame_emb: torch.Tensor | None, frame_logits: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Per-window event slots and per-frame object slots ``[B, F, N_o, d]`` / ``[B, F, N_o]``
-        -> every head's logits (None where a modality is missing)."""
+        -> every head's logits, named as the graphs' outputs (``scene_logits``: the fused head,
+        present only with both modalities)."""
         semantic = self.cfg.uses_sf
         out: dict[str, torch.Tensor] = {}
         if event_emb is not None and self.audio is not None:
@@ -103,7 +111,7 @@ class AVSCModel(nn.Module):
             e2, o2, w_eo, w_oe = self.cross(out["event_emb"], out["object_emb"])
             fused = torch.cat([pool_slots(e2, out["event_logits"], semantic),
                                pool_slots(o2, out["object_logits"], semantic)], dim=-1)
-            out.update(fused_logits=self.fusion_head(fused), event_to_object=w_eo, object_to_event=w_oe)
+            out.update(scene_logits=self.fusion_head(fused), event_to_object=w_eo, object_to_event=w_oe)
         return out
 
     # -- the whole model ---------------------------------------------------------------------
@@ -118,14 +126,11 @@ class AVSCModel(nn.Module):
         if log_mel is not None:
             e, el = self.encode_audio(log_mel)
         if frames is not None:
-            b, f = frames.shape[:2]
-            fe, fl = self.encode_frames(frames.flatten(0, 1))
-            fe, fl = fe.reshape(b, f, *fe.shape[1:]), fl.reshape(b, f, -1)
+            fe, fl = self.encode_window_frames(frames)
         out = self.heads(e, el, fe, fl)
-        if "fused_logits" in out:
-            return ModelOutput(scene_logits=out["fused_logits"], modalities=("audio", "visual"), **out)
-        key, name = ("audio_logits", "audio") if log_mel is not None else ("visual_logits", "visual")
-        return ModelOutput(scene_logits=out[key], modalities=(name,), **out)
+        modalities = tuple(m for m, x in (("audio", e), ("visual", fe)) if x is not None)
+        out["scene_logits"] = out[SCENE_HEADS[modalities]]
+        return ModelOutput(modalities=modalities, **out)
 
     def loss(self, out: ModelOutput, labels: torch.Tensor, event_tags: torch.Tensor | None = None,
              object_tags: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
@@ -149,3 +154,17 @@ class AVSCModel(nn.Module):
             parts["object_tags"] = cfg.tag_weight * F.binary_cross_entropy_with_logits(out.object_logits, object_tags)
         total = sum(parts.values())
         return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def from_checkpoint(path) -> tuple[AVSCModel, ArtifactInfo]:
+    """The one door from a ``.safetensors`` checkpoint to the PyTorch model (eval mode) and the
+    metadata it carries; weights that do not fit the model config they carry are an ArtifactError."""
+    from ..formats.checkpoint import load_checkpoint
+
+    weights, info = load_checkpoint(path)
+    model = AVSCModel(info.model_config, info.feature_config.n_mels)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ArtifactError(f"{path}: weights do not match the model config they carry ({exc})") from exc
+    return model.eval(), info

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import load_torch_weights
 from ..errors import ArtifactError
+from ..formats.checkpoint import load_torch_weights
 
 
 @dataclass

@@ -19,11 +19,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import media
-from .config import ClipConfig, FeatureConfig
-from .errors import InputError, MediaError
-from .features import (check_frames, check_waveform, fit_length, log_mel, normalize_frames, unique_frames,
-                       window_samples)
+from .. import media
+from ..config import ClipConfig, FeatureConfig
+from ..errors import InputError, MediaError
+from .audio_features import check_waveform, fit_length, log_mel, window_samples
+from .frames import check_frames, normalize_frames, unique_frames
 
 MediaSource = str | os.PathLike
 
@@ -173,6 +173,27 @@ class Recording:
         return tuple(m for m, x in (("audio", self._audio), ("visual", self._frames)) if x is not None)
 
     # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_user(cls, path, audio, video, sample_rate: int | None, frames, fps: float | None, info,
+                  threads: int | None, decoder: str | None, host_features: bool) -> tuple["Recording", str | None]:
+        """What :meth:`~avsc_edge.Classifier.predict` was given -> (recording, its name): a
+        container (``path``), a TAU-style pair (``audio=`` file, ``video=`` file), or arrays."""
+        features, clip = info.feature_config, info.clip_config
+        if path is not None:
+            if audio is not None or video is not None or frames is not None:
+                raise InputError("pass either a path, or audio=/video=/frames=, not both")
+            return cls.from_files(path, path, features, clip, threads, decoder=decoder,
+                                  host_features=host_features), str(path)
+        if isinstance(audio, np.ndarray) or frames is not None:
+            if video is not None:
+                raise InputError("video= takes a file; pass frames= for arrays")
+            return cls.from_arrays(audio, sample_rate, frames, fps, features, clip, threads,
+                                   host_features=host_features), None
+        if audio is None and video is None:
+            raise InputError("nothing to classify: pass a path, audio=/video= files, or arrays")
+        return cls.from_files(audio, video, features, clip, threads, decoder=decoder,
+                              host_features=host_features), str(video or audio)
+
     @classmethod
     def from_files(cls, audio: MediaSource | None, video: MediaSource | None, features: FeatureConfig,
                    clip: ClipConfig, threads: int | None = None, max_windows: int | None = None,
@@ -372,18 +393,6 @@ def timeline_notes(timeline: dict, threshold: float = 0.1) -> list[str]:
 def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
     yield first
     yield from rest
-
-
-def batches(windows: Iterable[Window], size: int) -> Iterator[list[Window]]:
-    """Consecutive windows grouped into lists of at most ``size`` with the same modalities."""
-    group: list[Window] = []
-    for w in windows:
-        if group and (len(group) >= size or w.modalities != group[0].modalities):
-            yield group
-            group = []
-        group.append(w)
-    if group:
-        yield group
 
 
 def first_window(audio: MediaSource | None, video: MediaSource | None, features: FeatureConfig,

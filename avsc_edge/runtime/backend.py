@@ -1,5 +1,4 @@
-"""The one interface every runtime implements (PyTorch, ONNX Runtime, TensorRT), and the one
-composition of the model's parts that every path (predict, batch, stream, eval, bench) runs.
+"""The one interface every runtime implements (PyTorch, ONNX Runtime, TensorRT).
 
 A backend provides the model's parts (see :mod:`avsc_edge.model.avsc`):
 
@@ -9,9 +8,10 @@ A backend provides the model's parts (see :mod:`avsc_edge.model.avsc`):
 * ``heads(event_emb, event_logits, frame_emb [B, F, N_o, d], frame_logits [B, F, N_o])`` -> the
   graph outputs (``OUTPUT_NAMES``); a missing modality is passed as ``None``.
 
-:func:`run` (the full call, on a batch of windows) is these parts in sequence. Streaming calls the
-parts directly (cached per-frame embeddings, incremental audio tokens). Predict and stream thus run
-the same graphs at the same precision and agree exactly on the same window.
+:class:`~avsc_edge.runtime.runner.ModelRunner` composes these parts for every path (predict,
+batch, stream, eval, bench); streaming calls them one by one (cached per-frame embeddings,
+incremental audio tokens). Predict and stream thus run the same graphs at the same precision and
+agree exactly on the same window.
 """
 from __future__ import annotations
 
@@ -20,10 +20,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..artifact import OUTPUT_NAMES
 from ..config import ArtifactInfo
-from ..errors import InputError
-from ..features import unique_frames
+from ..formats.artifact import OUTPUT_NAMES
 
 
 @dataclass(frozen=True)
@@ -99,70 +97,6 @@ def heads_inputs(info: ArtifactInfo, event_emb, event_logits, frame_emb, frame_l
     zeros = zeros_for_missing(info, batch, frame_emb.shape[1] if frame_emb is not None else None)
     return [x if x is not None else zeros[k] for k, x in (("event_emb", event_emb), ("event_logits", event_logits),
                                                         ("frame_emb", frame_emb), ("frame_logits", frame_logits))]
-
-
-def encode_window_frames(backend: Backend, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``[B, F, 3, S, S]`` -> per-frame slots ``[B, F, N_o, d]`` / ``[B, F, N_o]``: one batched call
-    over the distinct frames."""
-    b, f = frames.shape[:2]
-    flat = frames.reshape(b * f, *frames.shape[2:])
-    keep, inverse = unique_frames(flat)
-    emb, logits = backend.encode_frames(np.ascontiguousarray(flat[keep]))
-    emb, logits = emb[inverse], logits[inverse]
-    return emb.reshape(b, f, *emb.shape[1:]), logits.reshape(b, f, -1)
-
-
-def check_inputs(info: ArtifactInfo, log_mel: np.ndarray | None, frames: np.ndarray | None) -> None:
-    from ..artifact import input_specs
-
-    if log_mel is None and frames is None:
-        raise InputError("no input modality")
-    specs = input_specs(info)
-    batch = (log_mel if log_mel is not None else frames).shape[0]
-    for name, arr in (("log_mel", log_mel), ("frames", frames)):
-        if arr is None:
-            continue
-        shape = [batch, *specs[name][1:]]
-        if list(arr.shape) != shape or arr.dtype != np.float32:
-            raise InputError(f"{name} has shape {list(arr.shape)} {arr.dtype}, the model expects {shape} float32")
-
-
-def run(backend: Backend, log_mel: np.ndarray | None, frames, wave: np.ndarray | None = None) -> dict:
-    """The full model on a batch of windows, through the backend's parts; returns what the
-    classifier reads (see :func:`select_outputs`). ``frames`` may be a callable returning them:
-    it is called after the audio branch has run (frames still decoding meanwhile). A backend with
-    ``device_features`` takes the windows' samples (``wave [W, n]``) instead of their log-mel and
-    computes the features on its device."""
-    e = el = fe = fl = None
-    if log_mel is None and wave is not None:
-        e, el = backend.audio_slots(backend.audio_tokens_from_wave(np.ascontiguousarray(wave, np.float32)))
-        log_mel = wave
-    elif log_mel is not None:
-        check_inputs(backend.info, log_mel, None)
-        e, el = backend.audio_slots(backend.audio_tokens(log_mel))
-    if callable(frames):
-        frames = frames()
-    if frames is not None:
-        check_inputs(backend.info, None, frames)
-        if log_mel is not None and len(frames) != len(log_mel):
-            raise InputError(f"{len(log_mel)} log-mel windows but {len(frames)} frame windows")
-        fe, fl = encode_window_frames(backend, frames)
-    if log_mel is None and frames is None:
-        raise InputError("no input modality")
-    return select_outputs(backend.heads(e, el, fe, fl), log_mel is not None, frames is not None)
-
-
-def select_outputs(out: dict[str, np.ndarray], has_audio: bool, has_video: bool) -> dict:
-    """The graph's outputs -> what the classifier reads: the fused head with both modalities,
-    the single-modality head otherwise."""
-    if has_audio and has_video:
-        result = {k: out[k] for k in ("scene_logits", "event_logits", "object_logits", "event_to_object")}
-        result["modalities"] = ("audio", "visual")
-    elif has_audio:
-        result = {"scene_logits": out["audio_logits"], "event_logits": out["event_logits"], "modalities": ("audio",)}
-    else:
-        result = {"scene_logits": out["visual_logits"], "object_logits": out["object_logits"], "modalities": ("visual",)}
-    return {k: (np.asarray(v, np.float32) if k != "modalities" else v) for k, v in result.items()}
 
 
 def outputs_dict(values, names=OUTPUT_NAMES) -> dict[str, np.ndarray]:

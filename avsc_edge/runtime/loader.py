@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..artifact import part_paths
 from ..errors import ArtifactError
+from ..formats.artifact import part_paths
 
 
 def open_backend(path: str | os.PathLike, device: str = "cpu", threads: int | None = None):

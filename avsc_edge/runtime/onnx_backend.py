@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifact import PARTS, check_same_export, info_from_metadata, model_parts, part_paths
 from ..errors import ArtifactError, InputError
-from .backend import EngineInfo, GraphParts
+from ..formats.artifact import PARTS, check_same_export, info_from_metadata, model_parts, part_paths
+from ..formats.onnx_file import check_external_data, read_metadata_props
 from ..threads import default_threads
-from .onnx_file import check_external_data, read_metadata_props
+from .backend import EngineInfo, GraphParts
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"],
              "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _native
-from ..artifact import PARTS, check_same_export, model_parts
 from ..config import ArtifactInfo
 from ..errors import ArtifactError, DependencyError
+from ..formats.artifact import PARTS, check_same_export, model_parts
+from ..formats.plan_format import check_compatible, read_plan, read_plan_header
+from ..kernels import native as _native
 from . import gpu
 from .backend import EngineInfo, GraphParts
-from .plan_format import check_compatible, read_plan, read_plan_header
 
 
 def require_tensorrt():
@@ -128,8 +128,8 @@ class TensorRTBackend(GraphParts):
 
     def audio_tokens_from_wave(self, waves: np.ndarray) -> np.ndarray:
         """Windows of samples ``[B, n]`` -> tokens, the log-mel computed on the GPU into the
-        ``audio_tokens`` engine's input buffer (see :class:`avsc_edge.features.LogMelCuda`)."""
-        from ..features import LogMelCuda
+        ``audio_tokens`` engine's input buffer (see :class:`avsc_edge.preprocess.cuda_features.LogMelCuda`)."""
+        from ..preprocess.cuda_features import LogMelCuda
 
         f = self.info.feature_config
         if self._mel_plan is None:

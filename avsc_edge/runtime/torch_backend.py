@@ -6,34 +6,44 @@ import os
 
 import numpy as np
 
-from .. import _native
-from ..checkpoint import load_checkpoint
-from ..errors import ArtifactError, InputError, require
+from ..errors import InputError, require
+from ..formats.artifact import OUTPUT_NAMES
+from ..kernels import native as _native
 from .backend import EngineInfo
+
+
+def _check_device(torch, device: str) -> None:
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise InputError(f"the PyTorch backend runs on 'cpu' or 'cuda', got device={device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("device='cuda' but PyTorch sees no CUDA GPU; use device='cpu'")
 
 
 class TorchBackend:
     name = "pytorch"
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> None:
-        torch = require("torch", "train", "the PyTorch backend (.safetensors checkpoints)")
-        from ..model import AVSCModel
+        _check_device(require("torch", "train", "the PyTorch backend (.safetensors checkpoints)"), device)
+        from ..model import from_checkpoint
+
+        self._setup(*from_checkpoint(path), device, threads)
+
+    @classmethod
+    def from_model(cls, model, info, device: str = "cpu", threads: int | None = None) -> "TorchBackend":
+        """A backend over a model already in memory (export checks its graphs against it)."""
+        backend = cls.__new__(cls)
+        backend._setup(model, info, device, threads)
+        return backend
+
+    def _setup(self, model, info, device: str, threads: int | None) -> None:
+        import torch
+
         from ..threads import configure_torch
 
-        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-            raise InputError(f"the PyTorch backend runs on 'cpu' or 'cuda', got device={device!r}")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError("device='cuda' but PyTorch sees no CUDA GPU; use device='cpu'")
+        _check_device(torch, device)
         n = configure_torch(torch, threads)
-        weights, self.info = load_checkpoint(path)
-        self.precision = "fp32"
-        self.device = device
-        self.model = AVSCModel(self.info.model_config, self.info.feature_config.n_mels)
-        try:
-            self.model.load_state_dict(weights)
-        except RuntimeError as exc:
-            raise ArtifactError(f"{path}: weights do not match the model config they carry ({exc})") from exc
-        self.model.to(device).eval()
+        self.info, self.precision, self.device = info, "fp32", device
+        self.model = model.to(device).eval()
         self.model.use_fused_attention(True)
         on_gpu = device.startswith("cuda")
         self.engine = EngineInfo(self.name, self.precision, "cuda" if on_gpu else "cpu", f"torch-{torch.__version__}", n)
@@ -56,7 +66,7 @@ class TorchBackend:
     def audio_tokens_from_wave(self, waves: np.ndarray) -> np.ndarray:
         """Windows of samples ``[B, n]`` -> tokens, the log-mel computed on the GPU by the fused CUDA
         kernel (a cached plan) straight into the model's input tensor, on PyTorch's current stream."""
-        from ..features import LogMelCuda
+        from ..preprocess.cuda_features import LogMelCuda
 
         torch, f = self._torch, self.info.feature_config
         if self._mel is None:
@@ -82,8 +92,4 @@ class TorchBackend:
         with self._torch.inference_mode():
             out = self.model.heads(self._in(event_emb), self._in(event_logits), self._in(frame_emb),
                                    self._in(frame_logits))
-        result = {k: self._out(v) for k, v in out.items() if k in ("audio_logits", "visual_logits", "event_logits",
-                                                                   "object_logits", "event_to_object")}
-        if "fused_logits" in out:
-            result["scene_logits"] = self._out(out["fused_logits"])
-        return result
+        return {k: self._out(out[k]) for k in OUTPUT_NAMES if k in out}

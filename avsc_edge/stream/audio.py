@@ -22,8 +22,8 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..config import FeatureConfig
-from ..features import AMIN, StreamingLogMel, end_padding, log_mel, pad_start
 from ..media import Resampler, check_sample_rate
+from ..preprocess.audio_features import AMIN, StreamingLogMel, end_padding, log_mel, pad_start
 
 FLOOR_DB = float(10 * np.log10(AMIN))
 
@@ -84,7 +84,7 @@ class AudioTrack:
     def finish(self) -> None:
         """End of the stream: the resampler's tail, then the end padding (zeros, or the reflection of
         the last samples) so that the frames centred up to the last sample are complete (as
-        :func:`~avsc_edge.features.log_mel` pads a whole signal)."""
+        :func:`~avsc_edge.preprocess.audio_features.log_mel` pads a whole signal)."""
         if self.finished:
             return
         self.finished = True

@@ -8,6 +8,7 @@ Bounded memory: the input queue holds at most ``max_queue`` items and the output
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import deque
@@ -64,11 +65,12 @@ class StreamClassifier:
                  config: StreamConfig | None = None, on_prediction: Callable[[Prediction], None] | None = None,
                  max_queue: int = 256, max_predictions: int = 64, threads: int | None = None,
                  source: str | None = None, device: str = "cpu") -> None:
-        from ..runtime.loader import open_backend
+        if isinstance(model, (str, os.PathLike)):
+            from ..runtime.loader import open_backend
 
-        backend = getattr(model, "backend", None) or open_backend(model, device, threads)
+            model = open_backend(model, device, threads)   # StreamState runs it through a ModelRunner
         self.config = config or StreamConfig(hop=hop)
-        self.state = StreamState(backend, sample_rate, self.config, source)
+        self.state = StreamState(model, sample_rate, self.config, source)
         self.on_prediction = on_prediction
         self._inputs = _DropOldestQueue(max_queue)
         self._outputs = _DropOldestQueue(max_predictions)

@@ -11,19 +11,19 @@ from .sources import device_events, file_events, is_network, reconnecting_events
 from .state import StreamConfig, StreamState
 
 
-def stream_source(backend, source, hop: float = 1.0, realtime: bool = False, config: StreamConfig | None = None,
+def stream_source(runner, source, hop: float = 1.0, realtime: bool = False, config: StreamConfig | None = None,
                   microphone: int | bool | None = None) -> Iterator:
-    """Predictions of ``backend`` (a :class:`~avsc_edge.runtime.backend.Backend`) every hop over
+    """Predictions of ``runner`` (a :class:`~avsc_edge.runtime.runner.ModelRunner`) every hop over
     ``source``: a file path, a network URL, a camera index (or None) with an optional microphone
     (see :meth:`avsc_edge.Classifier.stream`)."""
     cfg = config or StreamConfig(hop=hop)
-    info = backend.info
+    info = runner.info
     sr, clip = info.feature_config.sr, info.clip_config
     rate = 2.0 * clip.num_frames / clip.seconds
     live = source is None or isinstance(source, int)
     if live and source is None and not microphone:
         raise InputError("nothing to capture: pass a camera index and/or microphone=True")
-    state = StreamState(backend, sr, cfg, "microphone" if source is None else str(source))
+    state = StreamState(runner, sr, cfg, "microphone" if source is None else str(source))
     if live:
         events = device_events(source, microphone, sr, rate)
     elif is_network(str(source)):

@@ -47,10 +47,10 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
     """A local file as a stream: mono audio blocks at ``sr`` and the frames of the sample grid
     ``(k + 1/2) * seconds / num_frames`` chosen by the clip's frame policy, brought to the model's
     size and stamped with their grid time, both on the container's clock from the earlier track's
-    start (placed as ``predict`` places them: :class:`~avsc_edge.windows.FileFrames`). Interleaved
+    start (placed as ``predict`` places them: :class:`~avsc_edge.preprocess.windows.FileFrames`). Interleaved
     in time order."""
     from ..media import MissingStreamError, audio_blocks
-    from ..windows import FileFrames
+    from ..preprocess.windows import FileFrames
 
     try:
         frames = FileFrames(path, clip)

@@ -24,9 +24,10 @@ import numpy as np
 
 from ..config import JsonConfig
 from ..errors import ConfigError, InputError
-from ..features import check_waveform, preprocess_frames
-from ..runtime.backend import select_outputs
+from ..preprocess.audio_features import check_waveform
+from ..preprocess.frames import preprocess_frames
 from ..runtime.prediction import WindowAccumulator, softmax
+from ..runtime.runner import as_runner
 from .audio import AudioTrack, TokenCache, scratch_tokens
 
 
@@ -87,14 +88,16 @@ def model_sized(rgb: np.ndarray, clip) -> np.ndarray:
 
 
 class StreamState:
-    """Rolling-window classification over a backend (a :class:`~avsc_edge.Classifier`'s
-    ``backend``, or a Classifier). ``add_audio`` / ``add_frame`` return the predictions that became
-    due (usually zero or one); ``finish`` flushes the end."""
+    """Rolling-window classification through a :class:`~avsc_edge.runtime.runner.ModelRunner` (or
+    a Classifier, or a bare backend), part by part: audio tokens computed incrementally, each frame
+    embedded once. ``add_audio`` / ``add_frame`` return the predictions that became due (usually zero
+    or one); ``finish`` flushes the end."""
 
-    def __init__(self, backend, sample_rate: int, config: StreamConfig = StreamConfig(),
+    def __init__(self, model, sample_rate: int, config: StreamConfig = StreamConfig(),
                  source: str | None = None) -> None:
-        self.backend = getattr(backend, "backend", backend)   # a Classifier stands for its backend
-        self.info, self.cfg = self.backend.info, config
+        self.runner = as_runner(model)
+        self.backend = self.runner.backend
+        self.info, self.cfg = self.runner.info, config
         self.features, self.clip = self.info.feature_config, self.info.clip_config
         if self.features.top_db is not None or not self.features.center:
             raise ConfigError("streaming needs a model with FeatureConfig.top_db=None and center=True")
@@ -356,9 +359,7 @@ class StreamState:
         if slots is None and frame_slots is None:
             return None
         t1 = time.perf_counter()
-        e, el = slots if slots is not None else (None, None)
-        fe, fl = frame_slots if frame_slots is not None else (None, None)
-        out = select_outputs(self.backend.heads(e, el, fe, fl), slots is not None, frame_slots is not None)
+        out = self.runner.heads(slots, frame_slots)
         timings["heads_ms"] = (time.perf_counter() - t1) * 1e3
         probs = None
         if self.cfg.smoothing > 0:

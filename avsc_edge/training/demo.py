@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .config import TrainConfig, preset
+from ..config import TrainConfig, preset
 
 DEMO_SECONDS = 4.0
 
@@ -21,10 +21,10 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
              log: Callable[[str], None] = print) -> dict:
     from tqdm import tqdm
 
-    from .classifier import Classifier
-    from .data import TauDataset
+    from ..classifier import Classifier
+    from ..data import TauDataset
+    from ..data.synth import SynthConfig, generate
     from .evaluation import evaluate_artifact
-    from .data.synth import SynthConfig, generate
     from .train import train
 
     out.mkdir(parents=True, exist_ok=True)
@@ -56,8 +56,8 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
 
     t0 = time.perf_counter()
     log("[4/5] exporting ONNX FP32 and quantising to INT8 (QDQ, calibrated on training clips)")
-    from .export.pipeline import run_recipe
-    from .export.recipes import load_recipe
+    from ..export.pipeline import run_recipe
+    from ..export.recipes import load_recipe
 
     exports = {}
     for recipe, name in (("cpu-fp32", "model.onnx"), ("cpu-int8", "model.int8.onnx")):

@@ -18,15 +18,15 @@ from typing import Callable
 
 import numpy as np
 
-from .artifact import META_KEY
-from .checkpoint import save_checkpoint, write_safetensors
-from .config import ArtifactInfo, ClipConfig, FeatureConfig, ModelConfig, PretrainedConfig, TrainConfig
-from .data import TauDataset
-from .data.featureset import FeatureSet, load_featureset, split_clips
-from .errors import ArtifactError, ConfigError
+from ..config import ArtifactInfo, ClipConfig, FeatureConfig, ModelConfig, PretrainedConfig, TrainConfig
+from ..data import TauDataset
+from ..data.featureset import FeatureSet, load_featureset, split_clips
+from ..errors import ArtifactError, ConfigError
+from ..formats.artifact import META_KEY
+from ..formats.checkpoint import save_checkpoint, write_safetensors
+from ..labels import EVENTS, OBJECTS, SCENES
+from ..version import __version__
 from .evaluation import evaluate_model
-from .labels import EVENTS, OBJECTS, SCENES
-from .version import __version__
 
 log = logging.getLogger("avsc_edge")
 STATE_FILE = "train_state.safetensors"
@@ -78,7 +78,7 @@ def artifact_info(features: FeatureConfig, clip: ClipConfig, model: ModelConfig,
 def data_provenance(dataset) -> dict:
     """What a model learnt from, recorded in its artifact: the dataset's folder name and whether
     it is the synthetic generator's (its ground-truth sidecar is there)."""
-    from .data.synth import GROUND_TRUTH_FILE
+    from ..data.synth import GROUND_TRUTH_FILE
 
     if dataset is None:
         return {"dataset": None, "synthetic": None}
@@ -184,7 +184,7 @@ def resolve_presence(train_fs: FeatureSet, eval_fs: FeatureSet, model_cfg: Model
     SF) are refused rather than trained on unsupervised logits. Sets the feature sets' tags.
     ``tagger_frames``: a callable giving the (train, evaluate) frames in the ImageNet eval geometry
     when the model's own frames are not (the tagger always sees what it was trained on)."""
-    from . import vocab
+    from .. import vocab
 
     if train_fs.event_tags is not None and train_fs.object_tags is not None:
         return model_cfg, Presence(EVENTS, OBJECTS, "dataset tags")
@@ -196,7 +196,7 @@ def resolve_presence(train_fs: FeatureSet, eval_fs: FeatureSet, model_cfg: Model
                               "whose predictions supervise it, or train variant 'av'")
         return model_cfg, Presence(tuple(f"event_{i}" for i in range(model_cfg.n_events)),
                                    tuple(f"object_{i}" for i in range(model_cfg.n_objects)), "none")
-    from .model.taggers import load_audio_tagger, load_image_tagger, teacher_presence
+    from ..model.taggers import load_audio_tagger, load_image_tagger, teacher_presence
 
     audio = load_audio_tagger(pretrained.audio_weights, features.n_mels, model_cfg.audio_channels)
     image = load_image_tagger(pretrained.visual_weights, model_cfg.visual_channels, model_cfg.visual_blocks)
@@ -220,7 +220,7 @@ def _backbones(model, pretrained: PretrainedConfig | None, log=None) -> list:
     """Load the pretrained backbones into ``model``; returns the modules that were loaded."""
     if pretrained is None:
         return []
-    from .model.pretrained import load_panns, load_resnet
+    from ..model.pretrained import load_panns, load_resnet
 
     loaded = []
     if pretrained.audio_weights and model.audio is not None:
@@ -262,7 +262,7 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
     import torch
     from tqdm import tqdm
 
-    from .model import AVSCModel
+    from ..model import AVSCModel
 
     rank, world = _dist()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

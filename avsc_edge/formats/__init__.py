@@ -1,0 +1,1 @@
+"""File formats: artifact metadata, checkpoints (safetensors), ONNX files, TensorRT plans."""

@@ -1,0 +1,1 @@
+"""Training: the trainer, evaluation of the PyTorch reference, alignment metrics, the demo."""
