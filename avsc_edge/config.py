@@ -14,6 +14,10 @@ from .errors import ConfigError
 
 T = TypeVar("T", bound="JsonConfig")
 
+# A slot whose presence probability is under this is ruled out: the cross-attention gives it no
+# weight and no explanation shows it (model.attention.absent_keys, runtime.prediction).
+RULED_OUT_BELOW = 0.05
+
 
 class JsonConfig:
     """Mixin: ``to_dict`` / ``from_dict`` / ``to_json`` / ``from_json`` with strict key checks."""

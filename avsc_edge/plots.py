@@ -38,3 +38,61 @@ def plot_confusion(confusion: list[list[int]], names: tuple[str, ...], path: str
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_prediction(pred, path: str | os.PathLike, frames: np.ndarray | None = None, title: str | None = None) -> None:
+    """The explanation of one :class:`~avsc_edge.runtime.prediction.Prediction` as a PNG: a strip of
+    the sampled frames, the scene probabilities per window, the top events and objects with their
+    presence, and the attention of the present events over the present objects."""
+    plt = pyplot()
+    fig = plt.figure(figsize=(12, 10))
+    grid = fig.add_gridspec(3, 2, height_ratios=[1.0, 1.3, 1.6], hspace=0.45, wspace=0.3)
+    strip = fig.add_subplot(grid[0, :])
+    if frames is not None and len(frames):
+        strip.imshow(np.concatenate(list(frames), axis=1))
+    strip.set_axis_off()
+    strip.set_title(title or f"{pred.label} ({pred.confidence:.0%}, {'+'.join(pred.modalities)})")
+    _plot_timeline(fig.add_subplot(grid[1, 0]), pred)
+    _plot_presence(fig.add_subplot(grid[1, 1]), pred)
+    _plot_attention(fig.add_subplot(grid[2, :]), pred)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _plot_timeline(ax, pred) -> None:
+    windows = pred.windows or [{"start": 0.0, "scores": pred.scores}]
+    starts = [w["start"] for w in windows]
+    for label, _ in pred.top(3):
+        ax.plot(starts, [w["scores"][label] for w in windows], marker="o", label=label)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("window start (s)")
+    ax.set_ylabel("probability")
+    ax.set_title("scenes over time")
+    ax.legend(fontsize=8)
+
+
+def _plot_presence(ax, pred) -> None:
+    rows = [(f"heard: {n}", p) for n, p in pred.events] + [(f"seen: {n}", p) for n, p in pred.objects]
+    ax.barh(range(len(rows)), [p for _, p in rows], color=["tab:orange"] * len(pred.events) + ["tab:blue"] * len(pred.objects))
+    ax.set_yticks(range(len(rows)), [n for n, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.axvline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_title("top events and objects (presence)")
+
+
+def _plot_attention(ax, pred) -> None:
+    events = list(pred.attention_map)
+    if not events:
+        ax.text(0.5, 0.5, "no event and object both present: no attention to show", ha="center", va="center")
+        ax.set_axis_off()
+        return
+    objects = list(next(iter(pred.attention_map.values())))
+    matrix = np.array([[pred.attention_map[e][o] for o in objects] for e in events])
+    ax.imshow(matrix, cmap="Oranges", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(objects)), objects, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(events)), events, fontsize=8)
+    for i in range(len(events)):
+        for j in range(len(objects)):
+            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_title("which seen object each heard event attends to (present slots, mean over windows)")

@@ -1,8 +1,12 @@
 """The paper's claims on a synthetic benchmark: AV >= max(A, V), AV+CEOA+SF > AV, and CEOA's
 event-object alignment, measured by metrics slot identity alone cannot satisfy (a retrieval next to
-its class-mean baseline, and the partner-visible AUC), with and without CEOA.
+its class-mean baseline, and the partner-visible AUC), with and without CEOA; and what a user reads:
+attention -> partner, through the public ``Prediction.attention`` of each evaluate clip (is the
+object a present event attends to most one of its partners? next to chance, a random present
+object). ``--int8`` adds the same through an INT8 export of each audio-visual model.
 
     python benchmarks/ablation.py --congruence --clips 500 --duration 4 --epochs 30 --seeds 0 1 2 3 4
+    python benchmarks/ablation.py --data ~/.cache/avsc-edge/demo/data --epochs 20 --variants av av_ceoa_sf --int8
 
 ``--congruence``: the congruence benchmark (four scene pairs that differ only in which event goes
 with which object); its rows add whether the predicted scene is in the true scene's pair and, if
@@ -25,7 +29,7 @@ from avsc_edge.config import ModelConfig, TrainConfig, preset
 from avsc_edge.data import TauDataset
 from avsc_edge.data.featureset import load_featureset
 from avsc_edge.data.synth import SynthConfig, generate
-from avsc_edge.training.alignment import alignment_metrics
+from avsc_edge.training.alignment import alignment_metrics, attention_partner
 from avsc_edge.training.evaluation import congruence_accuracy, evaluate_model
 from avsc_edge.model import from_checkpoint
 from avsc_edge.training.train import train
@@ -38,6 +42,10 @@ def summary(rows: list[dict], variant: str) -> str:
     mine = [r for r in rows if r["variant"] == variant]
     cell = lambda v: f"{np.mean(v):.3f} ± {np.std(v):.3f}"  # noqa: E731
     cols = [cell([r["accuracy"] for r in mine]), cell([r["log_loss"] for r in mine])]
+    ap = [r["attention"] for r in mine if "attention" in r]
+    cols += [f"{cell([a['attention_partner'] for a in ap])} ({np.mean([a['chance'] for a in ap]):.3f})" if ap else "-"]
+    q8 = [r["attention_int8"] for r in mine if "attention_int8" in r]
+    cols += [cell([a["attention_partner"] for a in q8]) if q8 else "-"]
     al = [r["alignment"] for r in mine if "alignment" in r]
     if al:
         cols += [f"{cell([a['retrieval'] for a in al])} ({np.mean([a['retrieval_class_mean'] for a in al]):.3f} / "
@@ -50,12 +58,29 @@ def summary(rows: list[dict], variant: str) -> str:
 
 
 def print_table(rows: list[dict], variants: list[str]) -> None:
-    print("| variant | seeds | accuracy | log-loss | retrieval (class-mean baseline / chance) | partner-visible AUC "
-          "| pair found / right member |")
-    print("|---|---|---|---|---|---|---|")
+    print("| variant | seeds | accuracy | log-loss | attention -> partner (chance) | INT8 attention -> partner "
+          "| retrieval (class-mean baseline / chance) | partner-visible AUC | pair found / right member |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for variant in variants:
         if any(r["variant"] == variant for r in rows):
             print(summary(rows, variant))
+
+
+def predict_split(model: Path, ds: TauDataset, split: str = "evaluate") -> dict:
+    """stem -> Prediction of every clip of ``split``, through the public Classifier."""
+    from avsc_edge import Classifier
+
+    clf = Classifier(model)
+    return {c.video.stem: clf.predict(c.video) for c in ds.clips(split)}
+
+
+def int8_export(checkpoint: Path, data: Path) -> Path:
+    from avsc_edge.export.pipeline import run_recipe
+    from avsc_edge.export.recipes import load_recipe
+
+    out = checkpoint.with_name("model.int8.onnx")
+    run_recipe(checkpoint, load_recipe("cpu-int8"), out, str(data))
+    return out
 
 
 def merge(paths: list[str], out: str) -> int:
@@ -96,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
     ap.add_argument("--ceoa-weight", type=float)
     ap.add_argument("--ceoa-temperature", type=float)
+    ap.add_argument("--int8", action="store_true", help="also measure attention -> partner of an INT8 export")
     ap.add_argument("--json", default="out/ablation.json")
     ap.add_argument("--rescore", action="store_true", help="evaluate the models already in --runs, train nothing")
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="join the --json files of earlier runs into one table")
@@ -133,13 +159,19 @@ def main(argv: list[str] | None = None) -> int:
                    "train_s": None if args.rescore else time.perf_counter() - t0}
             if args.congruence:
                 row["congruence"] = congruence_accuracy(out["probs"], fs[1].labels)
+            if info.model_config.uses_audio and info.model_config.uses_visual:
+                row["attention"] = attention_partner(predict_split(checkpoint, ds), truth["clips"], sources)
+                if args.int8:
+                    row["attention_int8"] = attention_partner(predict_split(int8_export(checkpoint, data), ds),
+                                                              truth["clips"], sources)
             if "event_emb" in out and "object_emb" in out:
                 row["alignment"] = alignment_metrics(out["event_emb"], out["object_emb"], fs[1].stems, truth["clips"],
                                                      sources)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     kind = "congruence" if args.congruence else "default"
-    print(f"\nSynthetic benchmark ({kind}): {args.clips} clips x {args.duration:g} s, dataset seed {args.seed}, "
+    print(f"\nSynthetic benchmark ({kind}): {len(fs[0]) + len(fs[1])} clips x {args.duration:g} s ({data}), "
+          f"dataset seed {args.seed} (if generated here), ceoa weight/temperature {cfg.ceoa_weight}/{cfg.ceoa_temperature}, "
           f"{len(fs[0])} train / {len(fs[1])} evaluate clips, {args.epochs} epochs, training seeds {args.seeds}\n")
     print_table(rows, args.variants)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

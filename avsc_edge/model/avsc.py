@@ -59,16 +59,16 @@ class AVSCModel(nn.Module):
         self.audio_head = SceneHead(d, d, cfg.n_scenes, cfg.dropout) if cfg.uses_audio else None
         self.visual_head = SceneHead(d, d, cfg.n_scenes, cfg.dropout) if cfg.uses_visual else None
         both = cfg.uses_audio and cfg.uses_visual
-        self.cross = CrossModalAttention(d, cfg.heads, cfg.dropout) if both else None
+        self.cross = CrossModalAttention(d, cfg.ceoa_temperature, cfg.dropout) if both else None
         self.fusion_head = SceneHead(2 * d, d, cfg.n_scenes, cfg.dropout) if both else None
 
     def use_fused_attention(self, on: bool = True) -> "AVSCModel":
         """Inference only: run the attention cores on the SDK's fused kernels (C++ on CPU, CUDA on
         GPU) instead of PyTorch ops. Training and export keep the PyTorch ops (gradients, ONNX)."""
-        from .attention import MultiHeadAttention
+        from .attention import AlignedAttention, MultiHeadAttention
 
         for m in self.modules():
-            if isinstance(m, MultiHeadAttention):
+            if isinstance(m, (MultiHeadAttention, AlignedAttention)):
                 m.fused = on
         return self
 
@@ -108,7 +108,8 @@ class AVSCModel(nn.Module):
             o, ol = pool_frames(frame_emb, frame_logits)
             out.update(object_emb=o, object_logits=ol, visual_logits=self.visual_head(pool_slots(o, ol, semantic)))
         if "event_emb" in out and "object_emb" in out:
-            e2, o2, w_eo, w_oe = self.cross(out["event_emb"], out["object_emb"])
+            e2, o2, w_eo, w_oe = self.cross(out["event_emb"], out["object_emb"], out["event_logits"],
+                                            out["object_logits"])
             fused = torch.cat([pool_slots(e2, out["event_logits"], semantic),
                                pool_slots(o2, out["object_logits"], semantic)], dim=-1)
             out.update(scene_logits=self.fusion_head(fused), event_to_object=w_eo, object_to_event=w_oe)
@@ -133,11 +134,13 @@ class AVSCModel(nn.Module):
         return ModelOutput(modalities=modalities, **out)
 
     def loss(self, out: ModelOutput, labels: torch.Tensor, event_tags: torch.Tensor | None = None,
-             object_tags: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             object_tags: torch.Tensor | None = None,
+             pair_prior: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """Scene CE + single-modality CE + lambda * CEOA + presence BCE; returns (total, parts).
 
         Presence targets (``event_tags`` / ``object_tags``, soft or hard) are the dataset's tags or
-        the taggers' pseudo-labels; CEOA's positives and negatives are the slots they mark present."""
+        the taggers' pseudo-labels; CEOA's positives and negatives are the slots they mark present,
+        weighted by ``pair_prior`` (:func:`~avsc_edge.model.ceoa.pair_affinity`) when given."""
         cfg = self.cfg
         parts = {"scene": F.cross_entropy(out.scene_logits, labels)}
         if len(out.modalities) == 2:
@@ -147,7 +150,7 @@ class AVSCModel(nn.Module):
                 pe = event_tags if event_tags is not None else torch.sigmoid(out.event_logits).detach()
                 po = object_tags if object_tags is not None else torch.sigmoid(out.object_logits).detach()
                 parts["ceoa"] = cfg.ceoa_weight * ceoa_loss(out.event_emb, out.object_emb, pe, po,
-                                                            cfg.ceoa_temperature)
+                                                            cfg.ceoa_temperature, pair_prior)
         if event_tags is not None and out.event_logits is not None:
             parts["event_tags"] = cfg.tag_weight * F.binary_cross_entropy_with_logits(out.event_logits, event_tags)
         if object_tags is not None and out.object_logits is not None:

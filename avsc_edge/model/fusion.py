@@ -4,35 +4,44 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import MultiHeadAttention, fused_attention
+from .attention import AlignedAttention, absent_keys, fused_attention
 
 
 class CrossModalAttention(nn.Module):
     """Events attend to objects and objects to events (residual + LayerNorm + feed-forward), so the
-    objects that go with a heard event, and the events that go with a seen object, are accentuated."""
+    objects that go with a heard event, and the events that go with a seen object, are accentuated.
 
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    The attention runs in the CEOA space (:class:`~avsc_edge.model.attention.AlignedAttention`): an
+    event attends to the present objects its embedding is aligned with, so the weights a user reads
+    as the explanation are the alignment CEOA trains."""
+
+    def __init__(self, d: int, temperature: float, dropout: float) -> None:
         super().__init__()
-        self.event_to_object = MultiHeadAttention(d, heads)
-        self.object_to_event = MultiHeadAttention(d, heads)
+        self.event_to_object = AlignedAttention(d, temperature)
+        self.object_to_event = AlignedAttention(d, temperature)
         self.norm_e, self.norm_o = nn.LayerNorm(d), nn.LayerNorm(d)
         self.ffn_e = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
         self.ffn_o = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
         self.norm_e2, self.norm_o2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, events: torch.Tensor, objects: torch.Tensor):
-        """-> (events', objects', weights events->objects ``[B,Ne,No]``, objects->events ``[B,No,Ne]``;
-        the latter None on the fused inference path, which needs only the first as explanation)."""
+    def forward(self, events: torch.Tensor, objects: torch.Tensor, event_logits: torch.Tensor,
+                object_logits: torch.Tensor):
+        """Slots and their presence logits -> (events', objects', weights events->objects
+        ``[B,Ne,No]``, objects->events ``[B,No,Ne]``; the latter None on the fused inference path,
+        which needs only the first as explanation)."""
         eo, oe = self.event_to_object, self.object_to_event
         if eo.fused and not torch.is_grad_enabled():
-            pe, po = eo.project(events, objects), oe.project(objects, events)
-            out_e, out_o = fused_attention(pe, po, scale=eo.scale)   # both directions, one kernel call
+            pe = eo.project(events, objects, objects, object_logits)
+            po = oe.project(objects, events, events, event_logits)
+            absent_o, absent_e = absent_keys(object_logits), absent_keys(event_logits)
+            # both directions, one kernel call
+            out_e, out_o = fused_attention((*pe, absent_o), (*po, absent_e), scale=eo.scale)
             e_att, o_att = eo.merge(out_e), oe.merge(out_o)
-            w_eo, w_oe = eo.weights(pe[0], pe[1]).mean(dim=1), None
+            w_eo, w_oe = eo.weights(pe[0], pe[1], absent_o), None
         else:
-            e_att, w_eo = eo(events, objects)
-            o_att, w_oe = oe(objects, events)
+            e_att, w_eo = eo(events, objects, objects, object_logits)
+            o_att, w_oe = oe(objects, events, events, event_logits)
         e = self.norm_e(events + self.drop(e_att))
         o = self.norm_o(objects + self.drop(o_att))
         e = self.norm_e2(e + self.drop(self.ffn_e(e)))

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..config import RULED_OUT_BELOW
+
 
 @dataclass
 class Prediction:
@@ -13,7 +15,15 @@ class Prediction:
 
     ``scores`` maps every scene label to its probability (the mean over windows); ``events`` /
     ``objects`` are the strongest event and object slots with their presence probability;
-    ``attention`` the strongest event->object cross-attention weights (why the model decided);
+    ``attention`` pairs each of those events that is present (presence >= 0.5) with the object it
+    attends to most, and that weight: ``(event, object, weight)``, the event->object
+    cross-attention averaged over windows. The attention runs in the CEOA space (cosine of the
+    aligned embeddings plus the object's log-presence), so the pair says which seen object the
+    model aligned the sound with ("engine_idling" -> "bus"); objects the model rules out
+    (presence < ``config.RULED_OUT_BELOW``, 5 %) get no attention and are never shown, and the
+    list is empty, not invented, when no event is present or every object is ruled out.
+    ``attention_map`` holds the averaged weights of every present event over every object not
+    ruled out (what ``avsc-edge explain`` draws);
     ``modalities`` which inputs were used (``("audio", "visual")``, or one of them when the other
     was missing for every window); ``timings`` per-stage milliseconds; ``windows`` the per-window
     timeline (start, modalities, label, scores) when the input was longer than one window;
@@ -29,6 +39,7 @@ class Prediction:
     events: list[tuple[str, float]] = field(default_factory=list)
     objects: list[tuple[str, float]] = field(default_factory=list)
     attention: list[tuple[str, str, float]] = field(default_factory=list)
+    attention_map: dict[str, dict[str, float]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     windows: list[dict] = field(default_factory=list)
     source: str | None = None
@@ -39,6 +50,14 @@ class Prediction:
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most likely scenes as (label, probability), best first."""
         return sorted(self.scores.items(), key=lambda kv: -kv[1])[:k]
+
+    def plot(self, path, frames=None, title: str | None = None) -> None:
+        """Write the explanation picture (PNG; needs the ``[plot]`` extra): the sampled ``frames``
+        (RGB uint8 ``[N, H, W, 3]``, optional), scene probabilities per window, the top events and
+        objects, and the attention of the present events over the present objects."""
+        from ..plots import plot_prediction
+
+        plot_prediction(self, path, frames, title)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -108,23 +127,37 @@ class WindowAccumulator:
         p = total / n
         return [(names[i], float(p[i])) for i in np.argsort(-p)[:k]]
 
+    def _attention(self, events: list[tuple[str, float]], threshold: float = 0.5):
+        """(``Prediction.attention``, ``Prediction.attention_map``): present events over the
+        objects not ruled out."""
+        if self.attn_sum is None or self.object_sum is None or self.event_sum is None:
+            return [], {}
+        w = self.attn_sum / self.attn_n
+        objects = np.flatnonzero(self.object_sum / self.object_n >= RULED_OUT_BELOW)
+        present = np.flatnonzero(self.event_sum / self.event_n >= threshold)
+        if len(objects) == 0 or len(present) == 0:
+            return [], {}
+        names_e, names_o = self.info.events, self.info.objects
+        attention_map = {names_e[e]: {names_o[o]: float(w[e, o]) for o in objects} for e in present}
+        attention = []
+        for name, p in events:
+            if p >= threshold:
+                e = names_e.index(name)
+                o = objects[int(w[e, objects].argmax())]
+                attention.append((name, names_o[o], float(w[e, o])))
+        return attention, attention_map
+
     def result(self, timings: dict[str, float], source: str | None, notes: list[str], engine) -> "Prediction":
         mean = self.prob_sum / max(self.count, 1) if self.probs_override is None else self.probs_override
         best = int(mean.argmax())
         events = self._top(self.event_sum, self.event_n, self.info.events)
         objects = self._top(self.object_sum, self.object_n, self.info.objects)
-        attention = []
-        if self.attn_sum is not None and events:
-            w = self.attn_sum / self.attn_n
-            for name, _ in events:
-                e = self.info.events.index(name)
-                o = int(w[e].argmax())
-                attention.append((name, self.info.objects[o], float(w[e, o])))
+        attention, attention_map = self._attention(events)
         return Prediction(
             label=self.labels[best], confidence=float(mean[best]),
             scores={lab: float(p) for lab, p in zip(self.labels, mean)},
             modalities=tuple(m for m in MODALITY_ORDER if m in self.modalities), events=events, objects=objects,
-            attention=attention, timings=timings, windows=self.timeline, source=source,
+            attention=attention, attention_map=attention_map, timings=timings, windows=self.timeline, source=source,
             notes=list(notes), engine=dict(asdict(engine)) if engine is not None else {})
 
 

@@ -81,3 +81,25 @@ def alignment_metrics(event_emb: np.ndarray, object_emb: np.ndarray, stems: list
     partner_auc = sum(a * n for a, n in scored) / weight if weight else float("nan")
     return {"retrieval": acc, "retrieval_chance": chance, "retrieval_class_mean": class_mean, "retrieval_count": count,
             "partner_auc": partner_auc, "auc_pairs": int(weight)}
+
+
+def attention_partner(predictions: dict, truth: dict, sources=SOURCES) -> dict[str, float]:
+    """What a user reads, checked against the generator's ground truth: for each pair
+    ``(event, object)`` in a :class:`~avsc_edge.runtime.prediction.Prediction`'s ``attention``
+    whose event is present in the clip and has a partner object present too (and at least one
+    other present object to confuse it with), is the object one of the event's partners?
+    ``predictions``: stem -> Prediction. Returns the rate, the count, and ``chance`` (a present
+    object picked at random)."""
+    partners = {(e, o) for e, o in sources}
+    hits, chance, count = 0, 0.0, 0
+    for stem, p in predictions.items():
+        clip = truth[stem]
+        present = set(clip["objects"])
+        for event, obj, _ in p.attention:
+            good = {o for o in present if (event, o) in partners}
+            if event not in clip["events"] or not good or len(present) < 2:
+                continue
+            hits += obj in good
+            chance += len(good) / len(present)
+            count += 1
+    return {"attention_partner": hits / max(count, 1), "chance": chance / max(count, 1), "count": count}

@@ -77,10 +77,13 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
     log("      top-3: " + ", ".join(f"{l} {p:.2f}" for l, p in pred.top(3)))
     log("      heard: " + ", ".join(f"{n} {p:.2f}" for n, p in pred.events)
         + " | seen: " + ", ".join(f"{n} {p:.2f}" for n, p in pred.objects))
+    if pred.attention:
+        log("      attends: " + ", ".join(f"{e} -> {o} {w:.2f}" for e, o, w in pred.attention))
     log(f"done: models in {out} (model.safetensors = PyTorch, model.onnx = ONNX FP32, model.int8.onnx = INT8, "
         "each .onnx with its split graphs beside it). Next:")
     log(f"  avsc-edge predict {out / 'model.int8.onnx'} YOUR_CLIP.mp4")
     log(f"  avsc-edge stream {clip_path.video} --model {out / 'model.int8.onnx'} --hop 1")
+    log(f"  avsc-edge explain {clip_path.video} --model {out / 'model.int8.onnx'} --out explain.png")
     log(f"  avsc-edge bench --demo-dir {out}")
     summary = {"out": str(out), "checkpoint": str(result.checkpoint), "accuracy": metrics.accuracy,
                "log_loss": metrics.log_loss, "exports": exports, "prediction": pred.to_dict(), "true_label": clip_path.label,

@@ -263,6 +263,7 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
     from tqdm import tqdm
 
     from ..model import AVSCModel
+    from ..model.ceoa import pair_affinity
 
     rank, world = _dist()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -326,6 +327,9 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
     use_amp = train_cfg.amp and device == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     t = lambda a: None if a is None else torch.from_numpy(a).to(device)  # noqa: E731
+    # which kinds of object go with which kinds of event: presence statistics of the training split
+    has_tags = train_fs.event_tags is not None and train_fs.object_tags is not None
+    pair_prior = t(pair_affinity(train_fs.event_tags, train_fs.object_tags)) if has_tags else None
     bar = tqdm(range(start_epoch, train_cfg.epochs), desc=f"train {model_cfg.variant}",
                disable=not progress or rank != 0, unit="epoch")
     for epoch in bar:
@@ -343,7 +347,8 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
                 o = net(t(train_fs.log_mel[idx]), t(train_fs.frames[idx]))
                 loss, parts = model.loss(o, t(train_fs.labels[idx]),
                                          t(None if train_fs.event_tags is None else train_fs.event_tags[idx]),
-                                         t(None if train_fs.object_tags is None else train_fs.object_tags[idx]))
+                                         t(None if train_fs.object_tags is None else train_fs.object_tags[idx]),
+                                         pair_prior)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
