@@ -68,7 +68,6 @@ class Classifier:
         """False when the backend computes the log-mel on its GPU (fused CUDA kernel)."""
         return not getattr(self.backend, "device_features", False)
 
-    # -- inputs ------------------------------------------------------------------------------
     def open_recording(self, pair: tuple) -> Recording:
         """A (audio file, video file) pair -> its :class:`~avsc_edge.preprocess.windows.Recording`."""
         audio, video = pair
@@ -112,9 +111,10 @@ class Classifier:
                microphone: int | bool | None = None) -> Iterator[Prediction]:
         """Predictions every ``hop`` seconds over a rolling window of a live or recorded source: a
         file played as a stream, an ``rtsp://``/``http://``/``udp://`` URL (re-opened with back-off
-        when lost), or a camera index (``None`` for none) with ``microphone=True`` (or a device
-        index; needs ``sounddevice``). ``realtime`` paces a file to its timestamps. The end of a
-        file flushes the last window by the same half-window rule as :meth:`predict`."""
+        when lost), a GStreamer pipeline or URI (``"gst:..."``, :mod:`avsc_edge.stream.gst`), or a
+        camera index (``None`` for none) with ``microphone=True`` (or a device index; needs
+        ``sounddevice``). ``realtime`` paces a file to its timestamps. The end of a file flushes the
+        last window by the same half-window rule as :meth:`predict`."""
         from .stream.runner import stream_source
 
-        yield from stream_source(self.runner, source, hop, realtime, config, microphone)
+        yield from stream_source(self.runner, source, hop, realtime, config, microphone, self.decoder)

@@ -27,8 +27,10 @@ EXAMPLES = {
     "eval": "avsc-edge eval runs/tiny/model.safetensors data/synth --split evaluate --plot cm.png",
     "predict": "avsc-edge predict runs/tiny/model.safetensors clip.mp4 --json",
     "export": "avsc-edge export runs/tiny/model.safetensors --recipe cpu-int8 --calib data/synth -o model.int8.onnx",
-    "stream": "avsc-edge stream clip.mp4 --model runs/tiny/model.safetensors --hop 1 --realtime",
+    "stream": "avsc-edge stream clip.mp4 --model runs/tiny/model.safetensors --hop 1 --realtime\n"
+              "  avsc-edge stream 'gst:rtsp://127.0.0.1:8554/cam' --model model.int8.onnx --hop 1",
     "bench": "avsc-edge bench --batch 1,8 --clips 30 --json bench.json --plot bench.png",
+    "explain": "avsc-edge explain clip.mp4 --model runs/tiny/model.safetensors --out explain.png",
     "info": "avsc-edge info --json",
 }
 
@@ -234,7 +236,7 @@ def cmd_stream(args) -> int:
     if source is None and not args.microphone:
         raise ConfigError("'mic' streams the microphone: add --microphone (and a camera index instead of 'mic' "
                           "to add a camera)")
-    cfg = StreamConfig(hop=args.hop, smoothing=args.smoothing)
+    cfg = StreamConfig(hop=args.hop, smoothing=args.smoothing, retries=args.retries)
     mic = True if args.microphone else None
     if not args.json:
         for note in model_notes(clf.info):
@@ -312,6 +314,7 @@ def cmd_info(args) -> int:
 
     from . import kernels
     from .media.decoders import nvdec_available
+    from .stream.gst import gst_info
     from .threads import available_cores
     from .version import __version__
 
@@ -331,14 +334,38 @@ def cmd_info(args) -> int:
                                         "torch", "onnx", "tensorrt", "safetensors")}
     payload = {"avsc_edge": __version__, "python": platform.python_version(), "machine": platform.machine(),
                "cores": available_cores(), "packages": {k: v for k, v in packages.items() if v},
-               "onnxruntime_providers": providers, "nvdec": nvdec_available(), "kernels": kernels.info()}
+               "onnxruntime_providers": providers, "nvdec": nvdec_available(), "kernels": kernels.info(),
+               **gst_info()}
+    jetson = payload.get("jetson_elements") or {}
+    gst = (f"GStreamer {payload['gstreamer'].split()[-1]}; Jetson elements: "
+           + (", ".join(n for n, ok in jetson.items() if ok) or "none") if payload["gstreamer"] else
+           "GStreamer: not installed (gst: sources need it; README: GStreamer)")
     text = "\n".join([f"avsc-edge {__version__} (python {payload['python']}, {payload['machine']}, "
                        f"{payload['cores']} cores)",
                        "packages: " + ", ".join(f"{k} {v}" for k, v in payload["packages"].items()),
                        "onnxruntime providers: " + (", ".join(providers) or "none (onnxruntime missing)"),
-                       f"video decoding: {'NVDEC + CPU' if payload['nvdec'] else 'CPU (no NVDEC)'}",
+                       f"video decoding: {'NVDEC + CPU' if payload['nvdec'] else 'CPU (no NVDEC)'}", gst,
                        "kernels: " + json.dumps(payload["kernels"])])
     _emit(args, payload, text)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .classifier import Classifier
+    from .media import sample_frames
+
+    clf = Classifier(args.model, threads=args.threads)
+    pred = clf.predict(args.clip)
+    frames = None
+    duration = max([w["start"] for w in pred.windows] or [0.0]) + clf.info.clip_config.seconds
+    try:
+        frames, _ = sample_frames(args.clip, list((np.arange(args.frames) + 0.5) * duration / args.frames), size=160)
+    except AVSCError as exc:   # an audio-only file: the picture has no frame strip
+        logging.getLogger("avsc_edge").debug("no frames for the strip: %s", exc)
+    pred.plot(args.out, frames, title=f"{Path(args.clip).name}: {pred}")
+    _emit(args, {"out": args.out, "prediction": pred.to_dict()},
+          f"{Path(args.clip).name}: {pred}\n" + "".join(f"  {e} -> {o} ({w:.2f})\n" for e, o, w in pred.attention)
+          + f"picture: {args.out}")
     return 0
 
 
@@ -441,13 +468,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "weights are stored once (about half the size); -o still names the model")
 
     p = add("stream", cmd_stream, "classify a file, URL or camera as a live stream: one line per hop")
-    p.add_argument("source", help="file, rtsp:// / http:// / udp:// URL, camera index (0), or 'mic'")
+    p.add_argument("source", help="file, rtsp:// / http:// / udp:// URL, camera index (0), 'mic', or a GStreamer "
+                   "source: 'gst:URI-or-path', 'gst:camera:0', 'gst:PIPELINE' with elements named video / audio")
     p.add_argument("--microphone", action="store_true", help="with a camera index: also capture the default "
                    "microphone (needs sounddevice)")
     p.add_argument("--model", required=True, help="any artifact: .safetensors, .onnx, .plan")
     p.add_argument("--hop", type=float, default=1.0, help="seconds between predictions")
     p.add_argument("--smoothing", type=float, default=0.0, help="exponential smoothing of scores, 0..1")
     p.add_argument("--realtime", action="store_true", help="pace a file to its timestamps")
+    p.add_argument("--retries", type=int, default=5, help="re-open a lost network source this many times in a row "
+                   "(waiting 1, 2, 4, ... s)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "tensorrt"])
     p.add_argument("--decoder", choices=["auto", "cpu", "nvdec"], help="video decoder (default: auto)")
     p.add_argument("--threads", type=int)
@@ -473,6 +503,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", help="write the table as Markdown")
     p.add_argument("--plot", help="write latency vs accuracy as PNG")
     p.add_argument("--kernels", action="store_true", help="run the kernel benchmarks instead")
+
+    p = add("explain", cmd_explain, "classify a clip and draw why: frames, scenes over time, what was heard and "
+            "seen, and which seen object each heard event attends to (PNG; needs the [plot] extra)")
+    p.add_argument("clip")
+    p.add_argument("--model", required=True, help="any artifact: .safetensors, .onnx, .plan")
+    p.add_argument("--out", default="explain.png", help="the PNG to write")
+    p.add_argument("--frames", type=int, default=8, help="frames in the strip")
+    p.add_argument("--threads", type=int)
 
     add("info", cmd_info, "versions and which kernel implementations are active")
     return ap

@@ -12,10 +12,10 @@ from .state import StreamConfig, StreamState
 
 
 def stream_source(runner, source, hop: float = 1.0, realtime: bool = False, config: StreamConfig | None = None,
-                  microphone: int | bool | None = None) -> Iterator:
+                  microphone: int | bool | None = None, decoder: str | None = None) -> Iterator:
     """Predictions of ``runner`` (a :class:`~avsc_edge.runtime.runner.ModelRunner`) every hop over
     ``source``: a file path, a network URL, a camera index (or None) with an optional microphone
-    (see :meth:`avsc_edge.Classifier.stream`)."""
+    (see :meth:`avsc_edge.Classifier.stream`), or a ``gst:`` GStreamer source (:mod:`.gst`)."""
     cfg = config or StreamConfig(hop=hop)
     info = runner.info
     sr, clip = info.feature_config.sr, info.clip_config
@@ -26,9 +26,13 @@ def stream_source(runner, source, hop: float = 1.0, realtime: bool = False, conf
     state = StreamState(runner, sr, cfg, "microphone" if source is None else str(source))
     if live:
         events = device_events(source, microphone, sr, rate)
+    elif str(source).startswith("gst:"):
+        from .gst import gst_events
+
+        events = gst_events(str(source)[4:], sr, clip, rate, decoder, cfg.retries, cfg.backoff)
     elif is_network(str(source)):
-        events = reconnecting_events(str(source), sr, rate, realtime, size=clip.frame_size,
-                                     geometry=clip.frame_geometry)
+        events = reconnecting_events(str(source), sr, rate, realtime, cfg.retries, cfg.backoff, clip.frame_size,
+                                     clip.frame_geometry)
     else:
         path = Path(os.fspath(source))
         if not path.is_file():
@@ -41,6 +45,9 @@ def stream_source(runner, source, hop: float = 1.0, realtime: bool = False, conf
     for kind, data, t in events:
         if kind == "end":
             end = t
+            continue
+        if kind == "reopened":
+            state.source_reopened(t)
             continue
         yield from (state.add_audio(data, t) if kind == "audio" else state.add_frame(data, t))
     yield from state.finish(end)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -151,21 +151,35 @@ def _decoded_events(container, sr: int, frame_rate: float, realtime: bool, offse
 
 def reconnecting_events(source: str, sr: int, frame_rate: float, realtime: bool, retries: int = 5,
                         backoff: float = 1.0, size: int | None = None, geometry: str = "squash") -> Iterator[Event]:
-    """``media_events`` that re-opens a lost network stream with exponential back-off (a failed
-    open or read, and for live protocols also an end of stream); timestamps continue on the wall
-    clock across the outage, so the stream sees (and reports) the gap."""
+    """``media_events`` that re-opens a lost network stream with exponential back-off (see
+    :func:`reconnecting`)."""
+    yield from reconnecting(lambda offset: media_events(source, sr, frame_rate, realtime, offset, size, geometry),
+                            source, sr, is_network(source), is_live(source), retries, backoff)
+
+
+def reconnecting(open_events: Callable[[float], Iterator[Event]], source: str, sr: int, network: bool, live: bool,
+                 retries: int = 5, backoff: float = 1.0) -> Iterator[Event]:
+    """The events of ``open_events(offset)``, re-opened with exponential back-off when a network
+    source fails (a failed open or read, and for ``live`` sources also an end of stream);
+    timestamps continue on the wall clock across the outage (``offset``), so the stream sees (and
+    reports) the gap, and ``("reopened", [], outage seconds)`` comes before the first event after
+    it. A file, or a network resource that ends normally, just ends."""
     attempt, offset, last_t, lost_at = 0, 0.0, 0.0, None
     while True:
         try:
-            for kind, data, t in media_events(source, sr, frame_rate, realtime, offset, size, geometry):
+            for kind, data, t in open_events(offset):
+                if lost_at is not None:
+                    yield "reopened", np.zeros(0, np.float32), time.monotonic() - lost_at
                 attempt, lost_at = 0, None
+                if kind == "end" and live:
+                    raise MediaError(f"{source}: live stream ended")
                 last_t = max(last_t, t + (data.shape[-1] / sr if kind == "audio" else 0.0))   # where it ends
                 yield kind, data, t
-            if not is_live(source) or attempt >= retries:
-                return  # a file or an HTTP resource ended normally
+            if not live or attempt >= retries:
+                return
             raise MediaError(f"{source}: live stream ended")
         except MediaError as exc:
-            if not is_network(source) or attempt >= retries:
+            if not network or attempt >= retries:
                 raise
             lost_at = lost_at or time.monotonic()
             wait = backoff * 2 ** attempt

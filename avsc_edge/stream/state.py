@@ -41,7 +41,9 @@ class StreamConfig(JsonConfig):
     recomputes each window from its raw samples and frames. ``audio_margin``: tokens of real
     audio left of each incrementally computed token. ``max_jump``: a timestamp further than this
     from the stream clock (either way: a camera's clock reset, a bogus value) restarts the stream
-    (``stats["clock_restarts"]``)."""
+    (``stats["clock_restarts"]``). ``retries`` / ``backoff``: a lost network source is re-opened up
+    to ``retries`` times in a row, waiting ``backoff * 2**attempt`` seconds
+    (``stats["source_reopened"]``)."""
 
     hop: float = 1.0
     jitter: float = 0.02
@@ -52,6 +54,8 @@ class StreamConfig(JsonConfig):
     audio_margin: int = 1
     max_frames: int = 512
     max_jump: float = 60.0
+    retries: int = 5
+    backoff: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.01 <= self.hop <= 600:
@@ -62,6 +66,9 @@ class StreamConfig(JsonConfig):
             raise ConfigError("StreamConfig needs stall > 0 and 0 <= jitter <= audio_gap")
         if not self.audio_gap < self.max_jump <= 1e6:
             raise ConfigError(f"StreamConfig.max_jump must be in (audio_gap, 1e6] s, got {self.max_jump}")
+        if not (0 <= self.retries <= 1000 and 0 <= self.backoff <= 60):
+            raise ConfigError(f"StreamConfig needs retries in 0..1000 and backoff in 0..60 s, got {self.retries}, "
+                              f"{self.backoff}")
         if not 0 <= self.audio_margin <= 16:
             raise ConfigError(f"StreamConfig.audio_margin must be in 0..16 tokens, got {self.audio_margin}")
 
@@ -113,7 +120,8 @@ class StreamState:
         self.source = source
         self.stats = {"predictions": 0, "late_audio_chunks": 0, "audio_gaps_filled": 0, "audio_restarts": 0,
                       "late_frames": 0, "frames_embedded": 0, "skipped_windows": 0, "audio_frames_computed": 0,
-                      "clock_restarts": 0}
+                      "clock_restarts": 0, "source_reopened": 0}
+        self._pending_notes: list[str] = []
         self.reset()
 
     # -- state -------------------------------------------------------------------------------
@@ -250,13 +258,19 @@ class StreamState:
             self.next_emit += skip * self.cfg.hop
             self.stats["skipped_windows"] += skip
         while self._ready(self.next_emit):
-            pred = self._predict(self.next_emit, list(notes))
+            pred = self._predict(self.next_emit, [*notes, *self._pending_notes])
             if pred is None:
                 self.stats["skipped_windows"] += 1
             else:
                 out.append(pred)
+                self._pending_notes.clear()
             self.next_emit += self.cfg.hop
         return out
+
+    def source_reopened(self, outage: float) -> None:
+        """The source was lost and re-opened (a network stream): counted, and said by the next prediction."""
+        self.stats["source_reopened"] += 1
+        self._pending_notes.append(f"the source was re-opened after a {outage:.1f}-s outage")
 
     def _audio_end_frame(self, end: float) -> int | None:
         """Index of the last mel frame centred at or before ``end`` (None before the audio starts)."""
