@@ -61,6 +61,14 @@ def plot_prediction(pred, path: str | os.PathLike, frames: np.ndarray | None = N
 
 def _plot_timeline(ax, pred) -> None:
     windows = pred.windows or [{"start": 0.0, "scores": pred.scores}]
+    if len(windows) == 1:   # one window: the scenes as bars
+        top = pred.top(5)
+        ax.barh(range(len(top)), [p for _, p in top], color="tab:green")
+        ax.set_yticks(range(len(top)), [n for n, _ in top], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_title("scenes (one window)")
+        return
     starts = [w["start"] for w in windows]
     for label, _ in pred.top(3):
         ax.plot(starts, [w["scores"][label] for w in windows], marker="o", label=label)

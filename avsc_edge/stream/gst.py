@@ -111,9 +111,11 @@ def video_tail(elements: Elements) -> str:
 
 
 def audio_tail(sr: int) -> str:
+    """Decoded audio -> mono float32 at ``sr`` in 0.1-s buffers (fewer, larger events to Python)."""
     return ("audioconvert ! queue ! audioresample quality=10 ! "
             f"audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate={int(sr)} ! "
-            f"appsink name={AUDIO_SINK} sync=false async=false max-buffers=64")
+            f"audiobuffersplit output-buffer-duration=1/10 ! appsink name={AUDIO_SINK} sync=false async=false "
+            "max-buffers=64")
 
 
 def describe(source: str, sr: int, elements: Elements) -> str:
