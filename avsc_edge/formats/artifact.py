@@ -46,6 +46,11 @@ PARTS = {
 }
 
 
+def modalities_of(has_audio: bool, has_visual: bool) -> tuple[str, ...]:
+    """The modalities present, in the order every output and ``SCENE_HEADS`` use."""
+    return tuple(m for m, present in (("audio", has_audio), ("visual", has_visual)) if present)
+
+
 def check_sdk_version(version: Any, what: str) -> None:
     """Artifacts load when written by the same ``major.minor`` SDK version (0.x: minor bumps break)."""
     if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+(\.\d+)?([a-z0-9.+-]*)", version):

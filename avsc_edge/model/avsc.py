@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from ..config import ArtifactInfo, ModelConfig
 from ..errors import ArtifactError, InputError
-from ..formats.artifact import SCENE_HEADS
+from ..formats.artifact import SCENE_HEADS, modalities_of
 from .branches import AudioEventBranch, VisualObjectBranch, pool_frames
 from .ceoa import ceoa_loss
 from .fusion import CrossModalAttention, SceneHead, pool_slots
@@ -129,7 +129,7 @@ class AVSCModel(nn.Module):
         if frames is not None:
             fe, fl = self.encode_window_frames(frames)
         out = self.heads(e, el, fe, fl)
-        modalities = tuple(m for m, x in (("audio", e), ("visual", fe)) if x is not None)
+        modalities = modalities_of(e is not None, fe is not None)
         out["scene_logits"] = out[SCENE_HEADS[modalities]]
         return ModelOutput(modalities=modalities, **out)
 

@@ -22,6 +22,7 @@ import numpy as np
 from .. import media
 from ..config import ClipConfig, FeatureConfig
 from ..errors import InputError, MediaError
+from ..formats.artifact import modalities_of
 from .audio_features import check_waveform, fit_length, log_mel, window_samples
 from .frames import check_frames, normalize_frames, unique_frames
 
@@ -49,8 +50,7 @@ class Window:
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        audio = self.log_mel if self.log_mel is not None else self.wave
-        return tuple(m for m, x in (("audio", audio), ("visual", self._frames)) if x is not None)
+        return modalities_of(self.log_mel is not None or self.wave is not None, self._frames is not None)
 
 
 @dataclass
@@ -66,8 +66,7 @@ class ModelInputs:
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        audio = self.log_mel if self.log_mel is not None else self.wave
-        return tuple(m for m, x in (("audio", audio), ("visual", self.frames)) if x is not None)
+        return modalities_of(self.log_mel is not None or self.wave is not None, self.frames is not None)
 
     @classmethod
     def stack(cls, windows: list[Window]) -> "ModelInputs":
@@ -170,7 +169,7 @@ class Recording:
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        return tuple(m for m, x in (("audio", self._audio), ("visual", self._frames)) if x is not None)
+        return modalities_of(self._audio is not None, self._frames is not None)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod

@@ -16,14 +16,9 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import InputError
+from ..formats.artifact import SCENE_HEADS, modalities_of
 from ..preprocess.frames import unique_frames
 from .prediction import Prediction, WindowAccumulator, model_notes
-
-SCENE_HEADS = {("audio", "visual"): "scene_logits", ("audio",): "audio_logits", ("visual",): "visual_logits"}
-
-
-def modalities_of(has_audio: bool, has_video: bool) -> tuple[str, ...]:
-    return tuple(m for m, present in (("audio", has_audio), ("visual", has_video)) if present)
 
 
 def select_outputs(out: dict[str, np.ndarray], has_audio: bool, has_video: bool) -> dict:
@@ -109,13 +104,12 @@ class ModelRunner:
     def run(self, log_mel: np.ndarray | None, frames, wave: np.ndarray | None = None) -> dict:
         """The model on one batch of windows. ``frames`` may be a callable returning them: it is
         called after the audio branch has run (frames still decoding meanwhile)."""
-        has_audio = log_mel is not None or wave is not None
-        slots = self.audio_slots(log_mel, wave) if has_audio else None
+        audio = log_mel if log_mel is not None else wave
+        slots = self.audio_slots(log_mel, wave) if audio is not None else None
         if callable(frames):
             frames = frames()
-        if frames is not None and has_audio and len(frames) != len(log_mel if log_mel is not None else wave):
-            raise InputError(f"{len(log_mel if log_mel is not None else wave)} audio windows but {len(frames)} "
-                             "frame windows")
+        if frames is not None and audio is not None and len(frames) != len(audio):
+            raise InputError(f"{len(audio)} audio windows but {len(frames)} frame windows")
         return self.heads(slots, self.frame_slots(frames) if frames is not None else None)
 
     def run_timed(self, inputs) -> tuple[dict, float]:
