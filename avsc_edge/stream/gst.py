@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import DependencyError, InputError, MediaError
 from ..media.video import crop_plan
+from .sources import FrameThinner, is_live, is_network, reconnecting
 
 log = logging.getLogger("avsc_edge")
 Event = tuple[str, np.ndarray, float]
@@ -146,7 +147,7 @@ class GstSource:
         self.source, self.sr, self.clip = source, sr, clip
         self.elements = choose_elements(lambda n: Gst.ElementFactory.find(n) is not None, decoder)
         self.description = describe(source, sr, self.elements)
-        self.max_rate, self._next_frame = max_rate, -np.inf
+        self.thinner = FrameThinner(max_rate)
         try:
             self.pipeline = Gst.parse_launch(self.description)
         except Exception as exc:   # GLib.Error: unknown element, bad syntax
@@ -164,11 +165,8 @@ class GstSource:
     def _thin(self, pad, info):
         """Frames beyond ``max_rate`` per second are dropped before they are scaled or converted."""
         pts = info.get_buffer().pts
-        if pts != self.Gst.CLOCK_TIME_NONE:
-            t = pts / self.Gst.SECOND
-            if t < self._next_frame - 1e-6:
-                return self.Gst.PadProbeReturn.DROP
-            self._next_frame = t + 1.0 / self.max_rate
+        if pts != self.Gst.CLOCK_TIME_NONE and not self.thinner.take(pts / self.Gst.SECOND):
+            return self.Gst.PadProbeReturn.DROP
         return self.Gst.PadProbeReturn.OK
 
     def _on_caps(self, pad, info):
@@ -258,8 +256,6 @@ def gst_events(source: str, sr: int, clip, max_rate: float, decoder: str | None 
                backoff: float = 1.0) -> Iterator[Event]:
     """A ``gst:`` source's events; a pipeline over a network URI is rebuilt with back-off when it
     fails (timestamps continue across the outage, as for PyAV's network sources)."""
-    from .sources import is_live, is_network, reconnecting
-
     uri = "!" not in source and " " not in source.strip()
     shifted = lambda offset: ((k, d, offset + t) for k, d, t in  # noqa: E731
                               GstSource(source, sr, clip, max_rate, decoder).events())

@@ -36,6 +36,21 @@ def is_live(source: str) -> bool:
     return source.lower().startswith(LIVE_SCHEMES)
 
 
+class FrameThinner:
+    """At most ``rate`` frames per second by timestamp: a frame is taken when it comes at least
+    ``1 / rate`` after the last one taken (within ``tolerance``). Every live source thins with it
+    before it converts a frame."""
+
+    def __init__(self, rate: float, tolerance: float = 1e-6) -> None:
+        self.interval, self.tolerance, self.next = 1.0 / rate, tolerance, -np.inf
+
+    def take(self, t: float) -> bool:
+        if t < self.next - self.tolerance:
+            return False
+        self.next = t + self.interval
+        return True
+
+
 def _pace(first_wall: float, t: float) -> None:
     delay = t - (time.monotonic() - first_wall)
     if delay > 0:
@@ -126,7 +141,7 @@ def _decoded_events(container, sr: int, frame_rate: float, realtime: bool, offse
                     geometry: str) -> Iterator[Event]:
     resampler = Resampler(sr, mono=True)
     audio_pos: float | None = None
-    next_frame = -np.inf
+    thinner = FrameThinner(frame_rate)
     wall0, first = time.monotonic(), None
     for packet in container.demux(*(container.streams.audio[:1] + container.streams.video[:1])):
         for frame in packet.decode():
@@ -144,8 +159,7 @@ def _decoded_events(container, sr: int, frame_rate: float, realtime: bool, offse
                 if x.size:
                     yield "audio", x, offset + audio_pos
                     audio_pos += x.shape[-1] / sr
-            elif t >= next_frame - 1e-6:
-                next_frame = t + 1.0 / frame_rate
+            elif thinner.take(t):
                 yield "frame", convert(frame, size, geometry), offset + t
 
 
@@ -199,15 +213,14 @@ def camera_events(index: int, frame_rate: float = 4.0) -> Iterator[Event]:
     cap = cv2.VideoCapture(index)
     if not cap.isOpened():
         raise MediaError(f"camera {index}: cannot open (is it connected and free?)")
-    t0, next_frame = time.monotonic(), 0.0
+    t0, thinner = time.monotonic(), FrameThinner(frame_rate, tolerance=0.0)
     try:
         while True:
             ok, bgr = cap.read()
             t = time.monotonic() - t0
             if not ok:
                 raise MediaError(f"camera {index}: no frame (unplugged?)")
-            if t >= next_frame:
-                next_frame = t + 1.0 / frame_rate
+            if thinner.take(t):
                 yield "frame", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t
     finally:
         cap.release()
