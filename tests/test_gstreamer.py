@@ -91,6 +91,16 @@ def test_without_gstreamer_a_gst_source_is_one_line(tiny_checkpoint):
     assert "apt-get install gstreamer1.0-plugins-base" in out.stderr and "avsc-edge[gstreamer]" in out.stderr
 
 
+def test_cpp_exceptions_after_gstreamer_loaded_do_not_crash(gst):
+    """libgstreamer brings libunwind into the global scope; a torch C++ exception thrown after that
+    (its first one) used to end the process with a segmentation fault."""
+    pytest.importorskip("torch")
+    code = ("from avsc_edge.stream.gst import load_gst; load_gst(); import torch\n"
+            "try:\n    torch.zeros(2) + torch.zeros(3)\nexcept RuntimeError:\n    print('caught')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "caught", (out.returncode, out.stderr[-500:])
+
+
 # -- real pipelines --------------------------------------------------------------------------------
 def test_test_sources_stream_through_the_classifier(gst, tiny_checkpoint):
     clf = Classifier(tiny_checkpoint)

@@ -22,8 +22,10 @@ one line naming what to install.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -44,8 +46,21 @@ JETSON_ELEMENTS = ("nvv4l2decoder", "nvvidconv", "nvarguscamerasrc")
 VIDEO_SINK, AUDIO_SINK = "avsc_video", "avsc_audio"
 
 
+def _keep_gcc_unwinder() -> None:
+    """libgstreamer links libunwind, and GObject introspection loads it into the global symbol
+    scope, where it would then answer ``_Unwind_Resume`` for every C++ library that throws later
+    (torch, onnxruntime): their first exception after GStreamer loaded crashed the process. GCC's
+    unwinder loaded globally first keeps those symbols bound to it."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
+        except OSError:   # a libc without it (musl): nothing to keep
+            pass
+
+
 def load_gst():
     """The initialised ``Gst`` module, or a DependencyError saying what to install."""
+    _keep_gcc_unwinder()
     try:
         import gi
 
