@@ -68,6 +68,15 @@ class FeatureConfig(JsonConfig):
 
     ``top_db=None`` means no clamp; the default keeps features independent of the rest of the
     window, which streaming needs (a clamp relative to the window maximum is not incremental).
+
+    The defaults are librosa's ``power_to_db(melspectrogram(...))``. The remaining fields describe
+    other published front ends (EfficientAT's ``AugmentMelSTFT`` in the ``edge`` preset):
+    ``preemphasis`` c analyses ``y[i] = x[i+1] - c*x[i]`` (one sample shorter; 0 = none);
+    ``periodic=False`` a symmetric window (``torch.hann_window(n, periodic=False)``);
+    ``mel_scale="kaldi"`` torchaudio's ``compliance.kaldi.get_mel_banks`` (triangles on the
+    1127 ln(1 + f/700) scale, unnormalised) instead of librosa's Slaney filters; ``log="ln"``
+    ``ln(mel + log_offset)`` instead of ``10 log10(max(mel, 1e-10))``; the output is then
+    ``(log + norm_shift) / norm_scale``.
     """
 
     sr: int = 16000
@@ -82,6 +91,13 @@ class FeatureConfig(JsonConfig):
     fmax: float | None = None
     power: float = 2.0
     top_db: float | None = None
+    preemphasis: float = 0.0
+    periodic: bool = True
+    mel_scale: str = "slaney"
+    log: str = "db"
+    log_offset: float = 1e-5
+    norm_shift: float = 0.0
+    norm_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.sr <= 0:
@@ -106,6 +122,16 @@ class FeatureConfig(JsonConfig):
             raise ConfigError(f"FeatureConfig.power must be 1.0 or 2.0, got {self.power}")
         if self.top_db is not None and self.top_db < 0:
             raise ConfigError(f"FeatureConfig.top_db must be >= 0 or None, got {self.top_db}")
+        if not -1.0 <= self.preemphasis <= 1.0:
+            raise ConfigError(f"FeatureConfig.preemphasis must be in -1..1 (0: none), got {self.preemphasis}")
+        if self.mel_scale not in ("slaney", "kaldi"):
+            raise ConfigError(f"FeatureConfig.mel_scale must be slaney or kaldi, got {self.mel_scale!r}")
+        if self.log not in ("db", "ln"):
+            raise ConfigError(f"FeatureConfig.log must be db or ln, got {self.log!r}")
+        if not self.log_offset > 0 or self.norm_scale == 0:
+            raise ConfigError("FeatureConfig needs log_offset > 0 and norm_scale != 0")
+        if self.top_db is not None and (self.log != "db" or (self.norm_shift, self.norm_scale) != (0.0, 1.0)):
+            raise ConfigError("FeatureConfig.top_db clamps dB values: it needs log='db' without normalisation")
 
     @property
     def effective_win_length(self) -> int:
@@ -115,8 +141,13 @@ class FeatureConfig(JsonConfig):
     def effective_fmax(self) -> float:
         return self.sr / 2 if self.fmax is None else self.fmax
 
+    def analysed_samples(self, num_samples: int) -> int:
+        """Samples of the analysed signal: one fewer than the input with pre-emphasis."""
+        return num_samples - 1 if self.preemphasis else num_samples
+
     def num_frames(self, num_samples: int) -> int:
-        """Frames librosa produces for a signal of ``num_samples`` samples."""
+        """Frames the front end produces for an input of ``num_samples`` samples (librosa's count)."""
+        num_samples = max(0, self.analysed_samples(num_samples))
         if self.center:
             return 1 + num_samples // self.hop_length
         return max(0, 1 + (num_samples - self.n_fft) // self.hop_length)
@@ -178,6 +209,9 @@ class ModelConfig(JsonConfig):
     """
 
     variant: str = "av_ceoa_sf"
+    audio_backbone: str = "cnn"            # avsc_edge.backbones.BACKBONES
+    visual_backbone: str = "resnet"
+    audio_width: float = 1.0               # the mn backbone's width multiplier (mn04: 0.4, mn10: 1.0)
     n_scenes: int = 10
     n_events: int = 12
     n_objects: int = 12
@@ -203,6 +237,12 @@ class ModelConfig(JsonConfig):
             raise ConfigError("ModelConfig needs at least one audio and one visual channel stage")
         if len(self.visual_blocks) != len(self.visual_channels) or min(self.visual_blocks) < 1:
             raise ConfigError("ModelConfig.visual_blocks needs one count >= 1 per visual_channels stage")
+        from .backbones import backbone
+
+        backbone(self.audio_backbone, "audio")
+        backbone(self.visual_backbone, "visual")
+        if not 0.1 <= self.audio_width <= 4.0:
+            raise ConfigError(f"ModelConfig.audio_width must be in 0.1..4.0, got {self.audio_width}")
 
     @property
     def uses_audio(self) -> bool:
@@ -238,6 +278,16 @@ PRESETS: dict[str, dict[str, dict]] = {
              "clip": dict(seconds=10.0, num_frames=8, frame_size=224, frame_geometry="center_crop"),
              "model": dict(d=256, heads=8, audio_channels=(64, 128, 256, 512, 1024, 2048),
                            visual_channels=(64, 128, 256, 512), visual_blocks=(2, 2, 2, 2))},
+    # mobile-sized pretrained backbones with their own front ends: EfficientAT's mn (width 0.4 =
+    # mn04_as; 1.0 = mn10_as) on its AugmentMelSTFT features (32 kHz, pre-emphasis, 800-sample
+    # symmetric Hann in a 1024 FFT, hop 320, 128 Kaldi mels up to 15 kHz, (ln(x + 1e-5) + 4.5) / 5)
+    # and torchvision's mobilenet_v3_large on 224-px centre crops; 4 frames per 10-s window
+    "edge": {"features": dict(sr=32000, n_fft=1024, win_length=800, hop_length=320, n_mels=128, fmin=0.0,
+                              fmax=15000.0, pad_mode="reflect", preemphasis=0.97, periodic=False, mel_scale="kaldi",
+                              log="ln", log_offset=1e-5, norm_shift=4.5, norm_scale=5.0),
+             "clip": dict(seconds=10.0, num_frames=4, frame_size=224, frame_geometry="center_crop"),
+             "model": dict(d=128, heads=4, audio_backbone="mn", audio_width=0.4,
+                           visual_backbone="mobilenet_v3_large")},
 }
 
 
@@ -249,7 +299,7 @@ def _preset(name: str) -> dict[str, dict]:
 
 def preset(name: str, *, clip: dict | None = None, model: dict | None = None,
            features: dict | None = None) -> tuple["FeatureConfig", "ClipConfig", "ModelConfig"]:
-    """``tiny`` or ``base``: the (features, clip, model) configs that belong together, with overrides."""
+    """``tiny``, ``edge`` or ``base``: the (features, clip, model) configs that belong together, with overrides."""
     p = _preset(name)
     return (FeatureConfig(**{**p["features"], **(features or {})}), ClipConfig(**{**p["clip"], **(clip or {})}),
             ModelConfig(**{**p["model"], **(model or {})}))

@@ -21,21 +21,24 @@ using namespace avsc;
 namespace {
 
 py::array_t<float> log_mel(const py::handle& x_obj, const py::handle& window_obj, const py::handle& mel_obj,
-                           int64_t hop, bool center, int pad_mode, float power, float top_db, int threads) {
+                           int64_t hop, bool center, int pad_mode, float power, float top_db, float preemphasis,
+                           int log_mode, float log_offset, float norm_shift, float norm_scale, int threads) {
   auto x = checked_array<float>(x_obj, "waveform", 2);
   auto window = checked_array<float>(window_obj, "window", 1);
   auto mel = checked_array<float>(mel_obj, "mel_basis", 2);
   check_nonempty(x, "waveform");
   check_nonempty(mel, "mel_basis");
   const int64_t n_fft = window.shape(0);
-  auto p = make_params(n_fft, hop, center, pad_mode, power, top_db, threads);
+  auto p = make_params(n_fft, hop, center, pad_mode, power, top_db, threads,
+                       {preemphasis, log_mode, log_offset, norm_shift, norm_scale});
   if (mel.shape(1) != n_fft / 2 + 1)
     throw py::value_error("mel_basis must have n_fft/2+1 = " + std::to_string(n_fft / 2 + 1) + " columns, got " +
                           describe(mel));
   const int64_t n_signals = x.shape(0), samples = x.shape(1);
-  if (center && pad_mode == 1 && samples <= n_fft / 2)
+  if (center && pad_mode == 1 && log_mel_signal_length(samples, p) <= n_fft / 2)
     throw py::value_error("pad_mode=reflect needs more than n_fft/2 = " + std::to_string(n_fft / 2) +
-                          " samples, got " + std::to_string(samples) + "; use pad_mode=constant");
+                          " samples, got " + std::to_string(log_mel_signal_length(samples, p)) +
+                          "; use pad_mode=constant");
   const int64_t frames = log_mel_num_frames(samples, p);
   if (frames < 1)
     throw py::value_error("waveform has " + std::to_string(samples) + " samples, fewer than n_fft = " +
@@ -140,7 +143,9 @@ py::dict info() {
 PYBIND11_MODULE(_C, m) {
   m.doc() = "avsc-edge native kernels (private: use avsc_edge.features and avsc_edge.kernels)";
   m.def("log_mel", &log_mel, py::arg("waveform"), py::arg("window"), py::arg("mel_basis"), py::arg("hop_length"),
-        py::arg("center"), py::arg("pad_mode"), py::arg("power"), py::arg("top_db"), py::arg("threads") = 0);
+        py::arg("center"), py::arg("pad_mode"), py::arg("power"), py::arg("top_db"), py::arg("preemphasis") = 0.0f,
+        py::arg("log_mode") = 0, py::arg("log_offset") = 1e-5f, py::arg("norm_shift") = 0.0f,
+        py::arg("norm_scale") = 1.0f, py::arg("threads") = 0);
   m.def("cross_attention", &cross_attention, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("key_padding_mask") = py::none(), py::arg("scale"), py::arg("threads") = 0);
   m.def("cross_attention_pair", &cross_attention_pair, py::arg("first"), py::arg("second"), py::arg("scale"),

@@ -67,8 +67,15 @@ inline void check_nonempty(const py::array& a, const char* name) {
   }
 }
 
+// The front end's output scale: log kind and normalisation, pre-emphasis (see LogMelParams).
+struct LogScale {
+  float preemphasis = 0.0f;
+  int log_mode = 0;
+  float log_offset = 1e-5f, norm_shift = 0.0f, norm_scale = 1.0f;
+};
+
 inline LogMelParams make_params(int64_t n_fft, int64_t hop, bool center, int pad_mode, float power, float top_db,
-                         int threads) {
+                         int threads, const LogScale& scale = {}) {
   if (n_fft < 16 || n_fft > 65536 || (n_fft & (n_fft - 1)) != 0)
     throw py::value_error("n_fft must be a power of two in 16..65536, got " + std::to_string(n_fft));
   if (hop < 1 || hop > 4 * n_fft) throw py::value_error("hop_length must be in 1..4*n_fft, got " + std::to_string(hop));
@@ -84,6 +91,20 @@ inline LogMelParams make_params(int64_t n_fft, int64_t hop, bool center, int pad
   p.top_db = std::isnan(top_db) ? -1.0f : top_db;
   if (!std::isnan(top_db) && top_db < 0) throw py::value_error("top_db must be >= 0 or NaN (no clamp)");
   p.threads = threads;
+  if (!std::isfinite(scale.preemphasis) || std::fabs(scale.preemphasis) > 1.0f)
+    throw py::value_error("preemphasis must be in -1..1 (0: none)");
+  if (scale.log_mode != 0 && scale.log_mode != 1) throw py::value_error("log_mode must be 0 (dB) or 1 (ln)");
+  if (!(scale.log_offset > 0.0f) || !std::isfinite(scale.log_offset))
+    throw py::value_error("log_offset must be a finite value > 0");
+  if (!std::isfinite(scale.norm_shift) || !std::isfinite(scale.norm_scale) || scale.norm_scale == 0.0f)
+    throw py::value_error("norm_shift must be finite and norm_scale finite and non-zero");
+  if (p.top_db >= 0.0f && (scale.log_mode != 0 || scale.norm_shift != 0.0f || scale.norm_scale != 1.0f))
+    throw py::value_error("top_db clamps dB values: it needs log_mode 0 without normalisation");
+  p.preemphasis = scale.preemphasis;
+  p.log_mode = scale.log_mode;
+  p.log_offset = scale.log_offset;
+  p.norm_shift = scale.norm_shift;
+  p.norm_scale = scale.norm_scale;
   return p;
 }
 

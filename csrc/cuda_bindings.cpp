@@ -81,6 +81,7 @@ void* stream_ptr(std::uintptr_t stream) { return reinterpret_cast<void*>(stream)
 
 void log_mel_cuda(const py::handle& x_obj, const py::handle& out_obj, const py::handle& window_obj,
                   const py::handle& mel_obj, int64_t hop, bool center, int pad_mode, float power, float top_db,
+                  float preemphasis, int log_mode, float log_offset, float norm_shift, float norm_scale,
                   std::uintptr_t stream) {
   const DeviceArray x = device_array(x_obj, "waveform", 2, "<f4", false);
   const DeviceArray out = device_array(out_obj, "out", 3, "<f4", true);
@@ -88,10 +89,11 @@ void log_mel_cuda(const py::handle& x_obj, const py::handle& out_obj, const py::
   auto mel = checked_array<float>(mel_obj, "mel_basis", 2);
   check_nonempty(mel, "mel_basis");
   const int64_t n_fft = window.shape(0);
-  const LogMelParams p = make_params(n_fft, hop, center, pad_mode, power, top_db, 0);
+  const LogMelParams p = make_params(n_fft, hop, center, pad_mode, power, top_db, 0,
+                                     {preemphasis, log_mode, log_offset, norm_shift, norm_scale});
   if (n_fft > 4096) throw py::value_error("the CUDA log-mel supports n_fft <= 4096");
   if (mel.shape(1) != n_fft / 2 + 1) throw py::value_error("mel_basis must have n_fft/2+1 columns, got " + describe(mel));
-  if (center && pad_mode == 1 && x.shape(1) <= n_fft / 2)
+  if (center && pad_mode == 1 && log_mel_signal_length(x.shape(1), p) <= n_fft / 2)
     throw py::value_error("pad_mode=reflect needs more than n_fft/2 samples; use pad_mode=constant");
   const int64_t frames = log_mel_num_frames(x.shape(1), p);
   if (frames < 1) throw py::value_error("waveform is shorter than one frame (center=False)");
@@ -110,12 +112,14 @@ void log_mel_cuda(const py::handle& x_obj, const py::handle& out_obj, const py::
 class LogMelCudaPlan {
  public:
   LogMelCudaPlan(const py::handle& window_obj, const py::handle& mel_obj, int64_t hop, bool center, int pad_mode,
-                 float power, float top_db) {
+                 float power, float top_db, float preemphasis, int log_mode, float log_offset, float norm_shift,
+                 float norm_scale) {
     auto window = checked_array<float>(window_obj, "window", 1);
     auto mel = checked_array<float>(mel_obj, "mel_basis", 2);
     check_nonempty(mel, "mel_basis");
     n_fft_ = window.shape(0);
-    p_ = make_params(n_fft_, hop, center, pad_mode, power, top_db, 0);
+    p_ = make_params(n_fft_, hop, center, pad_mode, power, top_db, 0,
+                     {preemphasis, log_mode, log_offset, norm_shift, norm_scale});
     if (n_fft_ > 4096) throw py::value_error("the CUDA log-mel supports n_fft <= 4096");
     if (mel.shape(1) != n_fft_ / 2 + 1)
       throw py::value_error("mel_basis must have n_fft/2+1 columns, got " + describe(mel));
@@ -128,7 +132,7 @@ class LogMelCudaPlan {
   int64_t frames(int64_t samples) const { return plan_->frames(samples); }
 
   void check_samples(int64_t samples) const {
-    if (p_.center && p_.pad_mode == 1 && samples <= n_fft_ / 2)
+    if (p_.center && p_.pad_mode == 1 && log_mel_signal_length(samples, p_) <= n_fft_ / 2)
       throw py::value_error("pad_mode=reflect needs more than n_fft/2 samples; use pad_mode=constant");
     if (plan_->frames(samples) < 1) throw py::value_error("waveform is shorter than one frame (center=False)");
   }
@@ -203,12 +207,15 @@ void register_cuda(py::module_& m) {
   m.def("cuda_device_count", &cuda::device_count);
   m.def("log_mel_cuda", &log_mel_cuda, py::arg("waveform"), py::arg("out"), py::arg("window"), py::arg("mel_basis"),
         py::arg("hop_length"), py::arg("center"), py::arg("pad_mode"), py::arg("power"), py::arg("top_db"),
-        py::arg("stream") = 0);
+        py::arg("preemphasis") = 0.0f, py::arg("log_mode") = 0, py::arg("log_offset") = 1e-5f,
+        py::arg("norm_shift") = 0.0f, py::arg("norm_scale") = 1.0f, py::arg("stream") = 0);
   m.def("cross_attention_cuda", &cross_attention_cuda, py::arg("problems"), py::arg("scale"), py::arg("stream") = 0);
   py::class_<LogMelCudaPlan>(m, "LogMelCudaPlan")
-      .def(py::init<const py::handle&, const py::handle&, int64_t, bool, int, float, float>(), py::arg("window"),
-           py::arg("mel_basis"), py::arg("hop_length"), py::arg("center"), py::arg("pad_mode"), py::arg("power"),
-           py::arg("top_db"))
+      .def(py::init<const py::handle&, const py::handle&, int64_t, bool, int, float, float, float, int, float, float,
+                    float>(),
+           py::arg("window"), py::arg("mel_basis"), py::arg("hop_length"), py::arg("center"), py::arg("pad_mode"),
+           py::arg("power"), py::arg("top_db"), py::arg("preemphasis") = 0.0f, py::arg("log_mode") = 0,
+           py::arg("log_offset") = 1e-5f, py::arg("norm_shift") = 0.0f, py::arg("norm_scale") = 1.0f)
       .def("frames", &LogMelCudaPlan::frames, py::arg("samples"))
       .def("__call__", &LogMelCudaPlan::call, py::arg("waveform"), py::arg("out"), py::arg("stream") = 0)
       .def("run_host", &LogMelCudaPlan::run_host, py::arg("waveform"), py::arg("out_ptr"), py::arg("capacity"),

@@ -27,6 +27,8 @@ MelBasis MelBasis::from_dense(const float* dense, int64_t n_mels, int64_t n_bins
 }
 
 int64_t log_mel_num_frames(int64_t samples, const LogMelParams& p) {
+  samples = log_mel_signal_length(samples, p);
+  if (samples < 1) return 0;
   if (p.center) return 1 + samples / p.hop;
   return samples < p.n_fft ? 0 : 1 + (samples - p.n_fft) / p.hop;
 }
@@ -49,8 +51,8 @@ namespace {
 
 // Mel projection + dB for one block of kLanes frames; writes out[m * frames + t0 + l] for l < count.
 AVSC_SIMD_CLONES
-void mel_block(const MelBasis& mel, const fft_real* __restrict power, int64_t frames, int64_t t0, int count,
-               float* __restrict out) {
+void mel_block(const MelBasis& mel, const LogMelParams& p, const fft_real* __restrict power, int64_t frames,
+               int64_t t0, int count, float* __restrict out) {
   for (int64_t m = 0; m < mel.n_mels; ++m) {
     const float* w = mel.weights.data() + mel.offset[m];
     fft_real acc[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -60,7 +62,12 @@ void mel_block(const MelBasis& mel, const fft_real* __restrict power, int64_t fr
       for (int l = 0; l < kLanes; ++l) acc[l] += wf * pf[l];
     }
     float* o = out + m * frames + t0;
-    for (int l = 0; l < count; ++l) o[l] = float(10.0 * std::log10(std::max(acc[l], fft_real(kAmin))));
+    if (p.log_mode == 0) {
+      for (int l = 0; l < count; ++l)
+        o[l] = float((10.0 * std::log10(std::max(acc[l], fft_real(kAmin))) + p.norm_shift) / p.norm_scale);
+    } else {
+      for (int l = 0; l < count; ++l) o[l] = float((std::log(acc[l] + p.log_offset) + p.norm_shift) / p.norm_scale);
+    }
   }
 }
 
@@ -70,6 +77,8 @@ void log_mel_cpu(const float* x, int64_t n_signals, int64_t samples, const float
                  const MelBasis& mel, const LogMelParams& p, float* out) {
   const int64_t n_fft = p.n_fft, n_mels = mel.n_mels;
   const int64_t frames = log_mel_num_frames(samples, p);
+  const int64_t length = log_mel_signal_length(samples, p);   // of the analysed signal y
+  const fft_real c = p.preemphasis;
   const int64_t pad = p.center ? n_fft / 2 : 0;
   const int64_t blocks_per_signal = (frames + kLanes - 1) / kLanes;
   const LaneFFT fft(n_fft);
@@ -82,11 +91,13 @@ void log_mel_cpu(const float* x, int64_t n_signals, int64_t samples, const float
       const int64_t sig = block / blocks_per_signal, t0 = (block % blocks_per_signal) * kLanes;
       const int count = static_cast<int>(std::min<int64_t>(kLanes, frames - t0));
       const float* xs = x + sig * samples;
+      // y[i]: the input, or its pre-emphasis x[i+1] - c x[i]
+      auto y = [&](int64_t i) { return c != 0 ? fft_real(xs[i + 1]) - c * fft_real(xs[i]) : fft_real(xs[i]); };
       int64_t first[kLanes];
       bool inside = true;
       for (int l = 0; l < kLanes; ++l) {
         first[l] = (t0 + std::min(l, count - 1)) * p.hop - pad;
-        inside = inside && first[l] >= 0 && first[l] + n_fft <= samples;
+        inside = inside && first[l] >= 0 && first[l] + n_fft <= length;
       }
       // Row bitrev(i) holds samples 2i (re) and 2i+1 (im) of all kLanes frames: 8 sequential reads
       // streams and one contiguous row write per i.
@@ -96,20 +107,20 @@ void log_mel_cpu(const float* x, int64_t n_signals, int64_t samples, const float
         const fft_real wa = window[2 * i], wb = window[2 * i + 1];
         if (inside) {
           for (int l = 0; l < kLanes; ++l) {
-            rr[l] = fft_real(xs[first[l] + 2 * i]) * wa;
-            ri[l] = fft_real(xs[first[l] + 2 * i + 1]) * wb;
+            rr[l] = y(first[l] + 2 * i) * wa;
+            ri[l] = y(first[l] + 2 * i + 1) * wb;
           }
         } else {
           for (int l = 0; l < kLanes; ++l) {
-            const int64_t sa = source_index(first[l] + 2 * i, samples, p.pad_mode);
-            const int64_t sb = source_index(first[l] + 2 * i + 1, samples, p.pad_mode);
-            rr[l] = sa < 0 ? 0.0 : fft_real(xs[sa]) * wa;
-            ri[l] = sb < 0 ? 0.0 : fft_real(xs[sb]) * wb;
+            const int64_t sa = source_index(first[l] + 2 * i, length, p.pad_mode);
+            const int64_t sb = source_index(first[l] + 2 * i + 1, length, p.pad_mode);
+            rr[l] = sa < 0 ? 0.0 : y(sa) * wa;
+            ri[l] = sb < 0 ? 0.0 : y(sb) * wb;
           }
         }
       }
       fft.forward_power(re.data(), im.data(), power.data(), magnitude);
-      mel_block(mel, power.data(), frames, t0, count, out + sig * n_mels * frames);
+      mel_block(mel, p, power.data(), frames, t0, count, out + sig * n_mels * frames);
     }
   });
 

@@ -40,9 +40,20 @@ __device__ __forceinline__ int64_t src_index(int64_t s, int64_t samples, int pad
   return s < 0 ? -s : 2 * (samples - 1) - s;
 }
 
+struct Scale {        // LogMelParams' pre-emphasis and output scale
+  float preemphasis;
+  int log_mode;
+  float log_offset, norm_shift, norm_scale;
+};
+
+// y[i]: the input, or EfficientAT's pre-emphasis x[i+1] - c x[i]
+__device__ __forceinline__ float signal_at(const float* xs, int64_t i, float c) {
+  return c != 0.0f ? xs[i + 1] - c * xs[i] : xs[i];
+}
+
 __global__ void log_mel_kernel(const float* __restrict__ x, int64_t samples, int64_t frames, int n_fft, int bits,
                                int64_t hop, int64_t pad, int pad_mode, int magnitude, int n_mels, DeviceTables t,
-                               float* __restrict__ out) {
+                               Scale sc, float* __restrict__ out) {
   extern __shared__ float2 smem[];
   const int h = n_fft / 2;
   float2* z = smem;                                   // h complex values
@@ -50,12 +61,13 @@ __global__ void log_mel_kernel(const float* __restrict__ x, int64_t samples, int
   const int64_t frame = blockIdx.x, sig = blockIdx.y;
   const float* xs = x + sig * samples;
   const int64_t first = frame * hop - pad;
+  const int64_t length = sc.preemphasis != 0.0f ? samples - 1 : samples;   // of the analysed signal
 
   for (int i = threadIdx.x; i < h; i += blockDim.x) {
-    const int64_t a = src_index(first + 2 * i, samples, pad_mode);
-    const int64_t b = src_index(first + 2 * i + 1, samples, pad_mode);
-    const float va = a < 0 ? 0.0f : xs[a] * t.window[2 * i];
-    const float vb = b < 0 ? 0.0f : xs[b] * t.window[2 * i + 1];
+    const int64_t a = src_index(first + 2 * i, length, pad_mode);
+    const int64_t b = src_index(first + 2 * i + 1, length, pad_mode);
+    const float va = a < 0 ? 0.0f : signal_at(xs, a, sc.preemphasis) * t.window[2 * i];
+    const float vb = b < 0 ? 0.0f : signal_at(xs, b, sc.preemphasis) * t.window[2 * i + 1];
     z[__brev(static_cast<unsigned>(i)) >> (32 - bits)] = make_float2(va, vb);
   }
   for (int len = 2; len <= h; len <<= 1) {
@@ -91,7 +103,8 @@ __global__ void log_mel_kernel(const float* __restrict__ x, int64_t samples, int
     const float* w = t.weights + t.offset[m];
     float acc = 0.0f;
     for (int f = t.start[m]; f < t.stop[m]; ++f) acc += w[f - t.start[m]] * power[f];
-    o[static_cast<int64_t>(m) * frames] = 10.0f * log10f(fmaxf(acc, 1e-10f));
+    const float v = sc.log_mode == 0 ? 10.0f * log10f(fmaxf(acc, 1e-10f)) : logf(acc + sc.log_offset);
+    o[static_cast<int64_t>(m) * frames] = (v + sc.norm_shift) / sc.norm_scale;
   }
 }
 
@@ -179,7 +192,10 @@ void LogMelPlan::run(const float* x, int64_t n_signals, int64_t samples, float* 
   dim3 grid(static_cast<unsigned>(frames), static_cast<unsigned>(n_signals));
   log_mel_kernel<<<grid, 256, shared, stream>>>(x, samples, frames, m.n_fft, m.bits, m.p.hop,
                                                 m.p.center ? m.n_fft / 2 : 0, m.p.pad_mode, m.p.power == 1.0f,
-                                                static_cast<int>(m.n_mels), m.t, out);
+                                                static_cast<int>(m.n_mels), m.t,
+                                                Scale{m.p.preemphasis, m.p.log_mode, m.p.log_offset,
+                                                      m.p.norm_shift, m.p.norm_scale},
+                                                out);
   check(cudaGetLastError(), "log_mel_kernel launch");
   if (m.p.top_db >= 0.0f) {
     top_db_kernel<<<static_cast<unsigned>(n_signals), 256, 0, stream>>>(out, m.n_mels * frames, m.p.top_db);

@@ -11,7 +11,13 @@ struct LogMelParams {
   bool center = true;
   int pad_mode = 0;        // 0 = constant (zeros), 1 = reflect
   float power = 2.0f;      // 1 = magnitude, 2 = power
-  float top_db = -1.0f;    // < 0: no clamp
+  float top_db = -1.0f;    // < 0: no clamp (dB only)
+  // EfficientAT's pre-emphasis: the signal is y[i] = x[i+1] - c * x[i] (one sample shorter); 0: none
+  float preemphasis = 0.0f;
+  int log_mode = 0;        // 0: 10 log10(max(v, 1e-10)) (dB); 1: ln(v + log_offset)
+  float log_offset = 1e-5f;
+  float norm_shift = 0.0f; // out = (log + norm_shift) / norm_scale
+  float norm_scale = 1.0f;
   int threads = 0;         // 0: OpenMP default
 };
 
@@ -23,6 +29,11 @@ struct MelBasis {
   std::vector<int64_t> offset;
   static MelBasis from_dense(const float* dense, int64_t n_mels, int64_t n_bins);
 };
+
+// Samples of the analysed signal: one fewer than the input with pre-emphasis.
+inline int64_t log_mel_signal_length(int64_t samples, const LogMelParams& p) {
+  return p.preemphasis != 0.0f ? samples - 1 : samples;
+}
 
 int64_t log_mel_num_frames(int64_t samples, const LogMelParams& p);
 

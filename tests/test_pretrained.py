@@ -46,12 +46,12 @@ def test_full_size_cnn14_and_resnet18_fit_the_base_preset(tmp_path):
     assert "conv_block6.conv2.weight" in report.loaded and "fc_audioset.weight" in report.unused
     assert tuple(audio.conv_block6.conv2.weight.shape) == (2048, 2048, 3, 3)
     assert "layer4.1.bn2.weight" in load_resnet(visual, resnet).loaded
-    tagger = load_audio_tagger(cnn14, features.n_mels, m.audio_channels)
+    tagger = load_audio_tagger(cnn14, m, features.n_mels)
     assert tagger.fc_audioset.out_features == 527
     with torch.no_grad():
         probs = tagger(torch.randn(1, 1, features.n_mels, 320) * 10 - 40)
     assert probs.shape == (1, 527) and torch.all((probs > 0) & (probs < 1))
-    assert load_image_tagger(resnet, m.visual_channels, m.visual_blocks).fc.out_features == 1000
+    assert load_image_tagger(resnet, m).fc.out_features == 1000
 
 
 def test_wrong_files_are_clear_errors(tmp_path):
@@ -64,7 +64,7 @@ def test_wrong_files_are_clear_errors(tmp_path):
              if k.startswith("backbone.")}
     torch.save(state, headless)
     with pytest.raises(ArtifactError, match="tagger head"):
-        load_audio_tagger(headless, f.n_mels, m.audio_channels)
+        load_audio_tagger(headless, m, f.n_mels)
     with pytest.raises(ArtifactError, match="not found"):
         load_panns(AudioBackbone(f.n_mels, m.audio_channels), tmp_path / "Cnn14.pth")
     torch.save({"conv1.weight": torch.randn(4, 3, 7, 7)}, tmp_path / "tiny.pth")

@@ -171,7 +171,7 @@ def test_audioset_output_from_a_stereo_48k_file_equals_panns(cnn14_file, tmp_pat
     from avsc_edge.model.taggers import load_audio_tagger
 
     path, reference_net = cnn14_file
-    tagger = load_audio_tagger(path, FEATURES.n_mels, MODEL.audio_channels)
+    tagger = load_audio_tagger(path, MODEL, FEATURES.n_mels)
     clip = write_wav(tmp_path / "stereo48k.wav", scene_audio(48000, 2, rng), 48000)
     mel = sdk_log_mel(Recording.from_files(clip, None, FEATURES, CLIP))
     with torch.no_grad():
@@ -252,7 +252,7 @@ def test_a_related_architecture_that_loads_by_name_is_refused(tmp_path):
     with pytest.raises(ArtifactError, match="different architecture"):
         load_resnet(backbone, resnet34)
     with pytest.raises(ArtifactError, match="different architecture"):
-        load_image_tagger(resnet34, MODEL.visual_channels, MODEL.visual_blocks)
+        load_image_tagger(resnet34, MODEL)
 
 
 def test_resnet18_from_torchvision_equals_the_sdk_tagger_on_sdk_frames(tmp_path):
@@ -265,7 +265,7 @@ def test_resnet18_from_torchvision_equals_the_sdk_tagger_on_sdk_frames(tmp_path)
     net = models.resnet18().eval()
     path = tmp_path / "resnet18.pth"
     torch.save(net.state_dict(), path)
-    tagger = load_image_tagger(path, MODEL.visual_channels, MODEL.visual_blocks)
+    tagger = load_image_tagger(path, MODEL)
     photo = sample_photographs()["china.jpg"]
     with torch.no_grad():
         reference = torch.softmax(net(torch.from_numpy(imagenet_eval(photo))[None]), -1).numpy()[0]

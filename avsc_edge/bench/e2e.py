@@ -61,7 +61,8 @@ def model_name(info) -> str:
     m = info.model_config
     for name, p in PRESETS.items():
         ref = ModelConfig(**{**p["model"], "variant": m.variant})
-        if (ref.audio_channels, ref.visual_channels, ref.d) == (m.audio_channels, m.visual_channels, m.d):
+        if (ref.audio_backbone, ref.visual_backbone, ref.audio_width, ref.audio_channels, ref.visual_channels,
+                ref.d) == (m.audio_backbone, m.visual_backbone, m.audio_width, m.audio_channels, m.visual_channels, m.d):
             return name
     return "custom"
 

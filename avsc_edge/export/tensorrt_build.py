@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..backbones import audio_stride, audio_token_channels
 from ..config import ArtifactInfo
 from ..errors import ArtifactError
 from ..formats.artifact import PARTS, part_paths, sha256_file, window_frames
@@ -38,7 +39,7 @@ def input_profiles(info: ArtifactInfo, graph: str, batch: tuple[int, int, int]) 
     f, c, m = info.feature_config, info.clip_config, info.model_config
     lo, opt, hi = batch
     T, F = window_frames(info), c.num_frames
-    stride = 2 ** (len(m.audio_channels) - 1)    # the audio CNN's time stride
+    stride, C = audio_stride(m), audio_token_channels(m)    # the audio backbone's token layout
     n_tok = T // stride
 
     def b(*dims):
@@ -47,8 +48,7 @@ def input_profiles(info: ArtifactInfo, graph: str, batch: tuple[int, int, int]) 
     profiles = {
         "full": {"log_mel": b(1, f.n_mels, T), "frames": b(F, 3, c.frame_size, c.frame_size)},
         "audio_tokens": {"log_mel": ((1, 1, f.n_mels, stride), (opt, 1, f.n_mels, T), (hi, 1, f.n_mels, n_tok * stride))},
-        "audio_slots": {"tokens": ((1, 1, m.audio_channels[-1]), (opt, n_tok, m.audio_channels[-1]),
-                                   (hi, n_tok, m.audio_channels[-1]))},
+        "audio_slots": {"tokens": ((1, 1, C), (opt, n_tok, C), (hi, n_tok, C))},
         "frames": {"frame": ((1, 3, c.frame_size, c.frame_size), (opt * F, 3, c.frame_size, c.frame_size),
                              (hi * F, 3, c.frame_size, c.frame_size))},
         "heads": {"event_emb": b(m.n_events, m.d), "event_presence": b(m.n_events),

@@ -34,9 +34,12 @@ def import_error() -> str | None:
 
 
 def log_mel_params(cfg: Any) -> tuple:
-    """FeatureConfig -> the extension's (hop_length, center, pad_mode, power, top_db) arguments."""
+    """FeatureConfig -> the extension's (hop_length, center, pad_mode, power, top_db, preemphasis,
+    log_mode, log_offset, norm_shift, norm_scale) arguments."""
     top_db = math.nan if cfg.top_db is None else float(cfg.top_db)
-    return cfg.hop_length, cfg.center, {"constant": 0, "reflect": 1}[cfg.pad_mode], float(cfg.power), top_db
+    return (cfg.hop_length, cfg.center, {"constant": 0, "reflect": 1}[cfg.pad_mode], float(cfg.power), top_db,
+            float(cfg.preemphasis), {"db": 0, "ln": 1}[cfg.log], float(cfg.log_offset), float(cfg.norm_shift),
+            float(cfg.norm_scale))
 
 
 def log_mel(x2d: np.ndarray, cfg: Any, mel_basis: np.ndarray, window: np.ndarray, threads: int | None) -> np.ndarray:

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .attention import MultiHeadAttention
-from .backbones import AudioBackbone, VisualBackbone
+from .registry import build_audio_backbone, build_visual_backbone
 
 
 class SlotPooling(nn.Module):
@@ -38,8 +38,8 @@ class AudioEventBranch(nn.Module):
 
     def __init__(self, cfg: ModelConfig, n_mels: int) -> None:
         super().__init__()
-        self.backbone = AudioBackbone(n_mels, cfg.audio_channels)
-        self.slots = SlotPooling(cfg.audio_channels[-1], cfg.d, cfg.heads, cfg.n_events, cfg.dropout)
+        self.backbone = build_audio_backbone(cfg, n_mels)
+        self.slots = SlotPooling(self.backbone.out_channels, cfg.d, cfg.heads, cfg.n_events, cfg.dropout)
 
     def forward(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.slots(self.backbone(log_mel))
@@ -51,8 +51,8 @@ class VisualObjectBranch(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.backbone = VisualBackbone(cfg.visual_channels, cfg.visual_blocks)
-        self.slots = SlotPooling(cfg.visual_channels[-1], cfg.d, cfg.heads, cfg.n_objects, cfg.dropout)
+        self.backbone = build_visual_backbone(cfg)
+        self.slots = SlotPooling(self.backbone.out_channels, cfg.d, cfg.heads, cfg.n_objects, cfg.dropout)
 
     def encode_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.slots(self.backbone(frames))

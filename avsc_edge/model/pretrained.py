@@ -1,8 +1,9 @@
-"""Load pretrained backbones by parameter name: a PANNs-CNN-style audio checkpoint (``Cnn14.pth``
-layout: ``{"model": {"bn0.*", "conv_block1.conv1.weight", ...}}``) and a torchvision-ResNet-style
-image checkpoint (``conv1.weight``, ``layer1.0.conv1.weight``, ...). Nothing is downloaded: pass a
-file you have. Keys that do not exist in our backbone (PANNs' ``fc1``, ResNet's ``fc``) are skipped;
-shape mismatches are reported, not forced."""
+"""Load pretrained backbones by parameter name, in the layout the registry names for each backbone
+(:mod:`avsc_edge.backbones`): PANNs Cnn14 (``{"model": {"bn0.*", "conv_block1.conv1.weight", ...}}``),
+EfficientAT ``mn`` (``features.0.0.weight``, ..., ``classifier.5.bias``), torchvision ResNet
+(``conv1.weight``, ``layer1.0.conv1.weight``, ...) and MobileNetV3 (``features.*``, ``classifier.*``).
+Nothing is downloaded: pass a file you have. The layout's heads and front ends are skipped; every
+backbone tensor must be found with its shape, and nothing else may be left over."""
 from __future__ import annotations
 
 import os
@@ -12,8 +13,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..backbones import BACKBONES, Backbone
 from ..errors import ArtifactError
 from ..formats.checkpoint import load_torch_weights
+
+
+PRESET_BACKBONES = "base = CNN14 + ResNet-18, edge = EfficientAT mn + MobileNetV3"
 
 
 @dataclass
@@ -58,30 +63,30 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], strict_shapes: 
     report.missing = [k for k in own if k not in updated]
     if strict_shapes and report.mismatched:
         raise ArtifactError("pretrained weights do not fit: " + "; ".join(report.mismatched[:5]) +
-                            "; the model preset must match the checkpoint's architecture (base = CNN14 + ResNet-18)")
+                            f"; the model preset must match the checkpoint's architecture ({PRESET_BACKBONES})")
     if not report.loaded:
         raise ArtifactError("no parameter of the pretrained checkpoint matched the backbone by name; expected "
-                            "PANNs Cnn14 names (bn0.*, conv_block1.conv1.weight, ...) or torchvision ResNet names "
+                            "PANNs Cnn14 names (bn0.*, conv_block1.conv1.weight, ...), EfficientAT / torchvision "
+                            "MobileNetV3 names (features.0.0.weight, ...) or torchvision ResNet names "
                             "(conv1.weight, bn1.*, layer1.0.conv1.weight, ...)")
     module.load_state_dict({**own, **updated})
     return report
 
 
-# what a checkpoint of each layout may hold beyond the backbone: heads and front ends, never layers
-PANNS_EXTRAS = ("fc1.", "fc_audioset.", "spectrogram_extractor.", "logmel_extractor.")
-RESNET_EXTRAS = ("fc.",)
+def load_backbone(backbone: nn.Module, path: str | os.PathLike, entry: Backbone) -> LoadReport:
+    """Weights in ``entry``'s checkpoint layout into ``backbone`` (built for that entry: the layouts
+    are the same, so tensors load as they are)."""
+    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, entry.layout, entry.extras)
 
 
 def load_panns(backbone: nn.Module, path: str | os.PathLike) -> LoadReport:
-    """PANNs Cnn14-style weights into :class:`~avsc_edge.model.backbones.AudioBackbone` (same layout:
-    kernels load as they are). Every backbone parameter must be found, with its shape."""
-    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, "PANNs Cnn14", PANNS_EXTRAS)
+    """PANNs Cnn14-style weights into :class:`~avsc_edge.model.backbones.AudioBackbone`."""
+    return load_backbone(backbone, path, BACKBONES["cnn"])
 
 
 def load_resnet(backbone: nn.Module, path: str | os.PathLike) -> LoadReport:
     """torchvision ResNet-style weights into :class:`~avsc_edge.model.backbones.VisualBackbone`."""
-    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, "torchvision ResNet",
-                     RESNET_EXTRAS)
+    return load_backbone(backbone, path, BACKBONES["resnet"])
 
 
 def _complete(report: LoadReport, path, layout: str, extras: tuple[str, ...]) -> LoadReport:
@@ -90,10 +95,10 @@ def _complete(report: LoadReport, path, layout: str, extras: tuple[str, ...]) ->
     absent = [k for k in report.missing if not k.endswith("num_batches_tracked")]
     if absent:
         raise ArtifactError(f"{path}: the {layout} checkpoint lacks {absent[:5]} of the backbone; the preset's "
-                            "backbone must be the checkpoint's architecture (base = CNN14 + ResNet-18)")
+                            f"backbone must be the checkpoint's architecture ({PRESET_BACKBONES})")
     surplus = [k for k in report.unused if not k.startswith(extras)]
     if surplus:
         raise ArtifactError(f"{path}: the checkpoint has layers the {layout} backbone does not ({surplus[:3]}, "
                             f"{len(surplus)} in all): it is a different architecture; the preset's backbone must "
-                            "be the checkpoint's (base = CNN14 + ResNet-18)")
+                            f"be the checkpoint's ({PRESET_BACKBONES})")
     return report

@@ -2,9 +2,10 @@
 window cutting and the stream's padding.
 
 ``log_mel`` runs the fused C++ kernel of ``avsc_edge._C`` when the extension is built and the NumPy
-reference otherwise (``avsc_edge.kernels.info()`` says which). Both equal
+reference otherwise (``avsc_edge.kernels.info()`` says which). With the default front end both equal
 ``librosa.power_to_db(librosa.feature.melspectrogram(...), ref=1.0, amin=1e-10, top_db=cfg.top_db)``
-computed per signal (the ``top_db`` clamp is relative to each signal's own maximum).
+computed per signal (the ``top_db`` clamp is relative to each signal's own maximum); with the
+``edge`` preset's, EfficientAT's ``AugmentMelSTFT`` in eval mode (see :class:`FeatureConfig`).
 """
 from __future__ import annotations
 
@@ -37,7 +38,14 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=32)
 def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
-    """Slaney-normalised triangular filters, float32 ``[n_mels, n_fft // 2 + 1]`` (librosa's)."""
+    """The mel filters, float32 ``[n_mels, n_fft // 2 + 1]``, by ``cfg.mel_scale``."""
+    out = (_kaldi_filters(cfg) if cfg.mel_scale == "kaldi" else _slaney_filters(cfg)).astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def _slaney_filters(cfg: FeatureConfig) -> np.ndarray:
+    """Slaney-normalised triangles between Slaney-mel-spaced frequencies (librosa's ``filters.mel``)."""
     fft_freqs = np.fft.rfftfreq(cfg.n_fft, d=1.0 / cfg.sr)
     mel_f = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.effective_fmax), cfg.n_mels + 2))
     fdiff = np.diff(mel_f)
@@ -46,20 +54,36 @@ def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
     upper = ramps[2:] / fdiff[1:, None]
     weights = np.maximum(0.0, np.minimum(lower, upper))
     weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
-    out = weights.astype(np.float32)
-    out.setflags(write=False)
-    return out
+    return weights
+
+
+def _kaldi_filters(cfg: FeatureConfig) -> np.ndarray:
+    """Kaldi's bank (torchaudio ``compliance.kaldi.get_mel_banks``, no VTLN warp): unnormalised
+    triangles on the mel scale 1127 ln(1 + f/700), evaluated at bins ``k * sr / n_fft`` for
+    ``k < n_fft / 2``; the Nyquist bin gets a zero weight (EfficientAT pads the bank so)."""
+    def mel(f):
+        return 1127.0 * np.log1p(np.asarray(f, np.float64) / 700.0)
+
+    lo, hi = mel(cfg.fmin), mel(cfg.effective_fmax)
+    delta = (hi - lo) / (cfg.n_mels + 1)
+    left = lo + np.arange(cfg.n_mels)[:, None] * delta
+    centre, right = left + delta, left + 2 * delta
+    bins = mel(np.arange(cfg.n_fft // 2) * cfg.sr / cfg.n_fft)[None, :]
+    weights = np.maximum(0.0, np.minimum((bins - left) / (centre - left), (right - bins) / (right - centre)))
+    return np.pad(weights, ((0, 0), (0, 1)))
 
 
 @lru_cache(maxsize=32)
 def analysis_window(cfg: FeatureConfig) -> np.ndarray:
-    """Periodic window of ``win_length`` centred in ``n_fft`` zeros, float32 (librosa's ``get_window``)."""
+    """Window of ``win_length`` centred in ``n_fft`` zeros, float32: periodic (librosa's
+    ``get_window``) or, with ``periodic=False``, symmetric (``torch.hann_window(n, periodic=False)``)."""
     n = cfg.effective_win_length
     k = np.arange(n)
+    period = n if cfg.periodic else max(n - 1, 1)
     if cfg.window == "hann":
-        w = 0.5 - 0.5 * np.cos(2 * np.pi * k / n)
+        w = 0.5 - 0.5 * np.cos(2 * np.pi * k / period)
     elif cfg.window == "hamming":
-        w = 0.54 - 0.46 * np.cos(2 * np.pi * k / n)
+        w = 0.54 - 0.46 * np.cos(2 * np.pi * k / period)
     else:
         w = np.ones(n)
     full = np.zeros(cfg.n_fft)
@@ -83,11 +107,31 @@ def check_waveform(waveform: np.ndarray, name: str = "waveform") -> np.ndarray:
     return arr
 
 
+def preemphasize(x: np.ndarray, coefficient: float) -> np.ndarray:
+    """EfficientAT's pre-emphasis (``conv1d`` with ``[-c, 1]``): ``y[i] = x[i+1] - c*x[i]``."""
+    return x[..., 1:] - coefficient * x[..., :-1]
+
+
+def log_scale(mel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Mel energies -> the front end's output values (dB or ln, then normalised)."""
+    v = 10.0 * np.log10(np.maximum(AMIN, mel)) if cfg.log == "db" else np.log(mel + cfg.log_offset)
+    return (v + cfg.norm_shift) / cfg.norm_scale
+
+
+def silence_level(cfg: FeatureConfig) -> float:
+    """The value a frame of digital silence takes (streams fill frames they no longer hold with it)."""
+    return float(log_scale(np.zeros(1), cfg)[0])
+
+
 def log_mel_reference(waveform: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """NumPy reference of :func:`log_mel` (the kernels' tests compare against it and librosa)."""
     x = check_waveform(waveform)
     lead, n = x.shape[:-1], x.shape[-1]
     x = x.reshape(-1, n).astype(np.float64)
+    if cfg.preemphasis:
+        if n < 2:
+            raise InputError("pre-emphasis needs at least 2 samples")
+        x, n = preemphasize(x, cfg.preemphasis), n - 1
     if cfg.center:
         pad = cfg.n_fft // 2
         if cfg.pad_mode == "reflect" and n <= pad:
@@ -100,10 +144,10 @@ def log_mel_reference(waveform: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     frames = x[:, idx] * analysis_window(cfg)
     spec = np.abs(np.fft.rfft(frames, axis=-1)) ** cfg.power  # [N, T, F]
     mel = np.einsum("mf,ntf->nmt", mel_filterbank(cfg).astype(np.float64), spec)
-    db = 10.0 * np.log10(np.maximum(AMIN, mel))
+    out = log_scale(mel, cfg)
     if cfg.top_db is not None:
-        db = np.maximum(db, db.max(axis=(1, 2), keepdims=True) - cfg.top_db)
-    return db.astype(np.float32).reshape(*lead, cfg.n_mels, frames_n)
+        out = np.maximum(out, out.max(axis=(1, 2), keepdims=True) - cfg.top_db)
+    return out.astype(np.float32).reshape(*lead, cfg.n_mels, frames_n)
 
 
 def log_mel(waveform: np.ndarray, cfg: FeatureConfig, threads: int | None = None) -> np.ndarray:
@@ -115,6 +159,8 @@ def log_mel(waveform: np.ndarray, cfg: FeatureConfig, threads: int | None = None
         return log_mel_reference(waveform, cfg)
     x = check_waveform(waveform)
     lead, n = x.shape[:-1], x.shape[-1]
+    if cfg.preemphasis and n < 2:
+        raise InputError("pre-emphasis needs at least 2 samples")
     out = _native.log_mel(x.reshape(-1, n), cfg, mel_filterbank(cfg), analysis_window(cfg), threads)
     return out.reshape(*lead, cfg.n_mels, out.shape[-1])
 
@@ -152,11 +198,33 @@ def end_padding(tail: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return np.zeros((*tail.shape[:-1], pad), np.float32)
 
 
+def without_preemphasis(cfg: FeatureConfig) -> FeatureConfig:
+    """The front end applied to an already pre-emphasised signal (streams filter as samples arrive)."""
+    return cfg if not cfg.preemphasis else FeatureConfig(**{**cfg.to_dict(), "preemphasis": 0.0})
+
+
+class PreEmphasis:
+    """:func:`preemphasize` over a stream of chunks: the concatenated outputs equal the whole
+    signal's (the first chunk's output is one sample shorter; ``coefficient`` 0 passes through)."""
+
+    def __init__(self, coefficient: float) -> None:
+        self.coefficient = coefficient
+        self._last: np.ndarray | None = None
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        if not self.coefficient or x.shape[-1] == 0:
+            return x
+        joined = x if self._last is None else np.concatenate([self._last, x], axis=-1)
+        self._last = x[..., -1:].copy()
+        return preemphasize(joined, self.coefficient).astype(np.float32)
+
+
 class StreamingLogMel:
     """Incremental log-mel for streams: ``push(samples)`` returns only the frames the new samples
     complete, ``[..., n_mels, k]`` (``k`` may be 0). Frame ``t`` equals frame ``t`` of
     :func:`log_mel` over everything pushed so far (with ``center=True``, the left padding is applied
-    once at the start; frames that would need right padding are emitted as samples arrive).
+    once at the start; frames that would need right padding are emitted as samples arrive;
+    pre-emphasis is applied as samples arrive).
 
     ``top_db`` is not supported (a clamp relative to the maximum of the whole signal cannot be
     computed incrementally). ``reset()`` starts a new stream.
@@ -167,23 +235,25 @@ class StreamingLogMel:
 
         if cfg.top_db is not None:
             raise ConfigError("StreamingLogMel needs FeatureConfig.top_db=None")
-        self.cfg = cfg
+        self.cfg = without_preemphasis(cfg)
+        self.preemphasis = cfg.preemphasis
         self.channels = channels
         self.threads = threads
-        self._frame_cfg = FeatureConfig(**{**cfg.to_dict(), "center": False})
+        self._frame_cfg = FeatureConfig(**{**self.cfg.to_dict(), "center": False})
         self.reset()
 
     def reset(self) -> None:
         lead = () if self.channels is None else (self.channels,)
         self._buffer = np.zeros((*lead, 0), np.float32)
         self._started = not self.cfg.center
+        self._filter = PreEmphasis(self.preemphasis)
         self.frames_emitted = 0
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         x = check_waveform(samples, "samples")
         if x.shape[:-1] != self._buffer.shape[:-1]:
             raise InputError(f"chunk has leading shape {x.shape[:-1]}, stream expects {self._buffer.shape[:-1]}")
-        buf = np.concatenate([self._buffer, x], axis=-1)
+        buf = np.concatenate([self._buffer, self._filter.push(x)], axis=-1)
         if not self._started:
             padded = pad_start(buf, self.cfg)
             if padded is None:

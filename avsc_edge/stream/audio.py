@@ -23,20 +23,23 @@ import numpy as np
 
 from ..config import FeatureConfig
 from ..media import Resampler, check_sample_rate
-from ..preprocess.audio_features import AMIN, StreamingLogMel, end_padding, log_mel, pad_start
-
-FLOOR_DB = float(10 * np.log10(AMIN))
+from ..preprocess.audio_features import (PreEmphasis, StreamingLogMel, end_padding, log_mel, pad_start,
+                                         silence_level, without_preemphasis)
 
 
 class AudioTrack:
     """Resampled mono audio since ``start`` (stream clock, seconds) and its log-mel columns.
 
     Mel frame ``t`` is centred on resampled sample ``t * hop_length`` of the track (frame 0 at
-    ``start``); only the last ``keep_frames`` columns and the raw samples they need are kept."""
+    ``start``); only the last ``keep_frames`` columns and the raw samples they need are kept. With a
+    pre-emphasising front end, ``raw`` holds the pre-emphasised signal (filtered as samples arrive)."""
 
     def __init__(self, features: FeatureConfig, sample_rate: int, start: float, keep_frames: int) -> None:
-        self.features, self.sample_rate, self.start = features, sample_rate, start
-        self.mel = StreamingLogMel(features, threads=1)
+        self.sample_rate, self.start = sample_rate, start
+        self.features = without_preemphasis(features)     # of the analysed signal
+        self.filter = PreEmphasis(features.preemphasis)
+        self.silence = silence_level(features)
+        self.mel = StreamingLogMel(self.features, threads=1)
         self.columns: deque[np.ndarray] = deque(maxlen=keep_frames)   # mel columns [n_mels]
         self.keep_samples = (keep_frames + 2) * features.hop_length + features.n_fft
         self.raw = np.zeros(0, np.float32)     # the stream's samples, left padding included once known
@@ -64,6 +67,7 @@ class AudioTrack:
         return self.count - len(self.columns)
 
     def _add(self, x: np.ndarray) -> None:
+        """Append analysed (already pre-emphasised) samples."""
         if x.size == 0:
             return
         self.raw = np.concatenate([self.raw, x])
@@ -78,8 +82,8 @@ class AudioTrack:
     def push(self, mono: np.ndarray) -> None:
         self.received += mono.shape[-1]
         self.last_data = self.end
-        self._add(self.resampler.push_array(mono[None], self.sample_rate)[0] if self.resampler else
-                  np.asarray(mono, np.float32))
+        self._add(self.filter.push(self.resampler.push_array(mono[None], self.sample_rate)[0] if self.resampler
+                                   else np.asarray(mono, np.float32)))
 
     def finish(self) -> None:
         """End of the stream: the resampler's tail, then the end padding (zeros, or the reflection of
@@ -89,13 +93,13 @@ class AudioTrack:
             return
         self.finished = True
         if self.resampler is not None:
-            self._add(self.resampler.flush()[0])
+            self._add(self.filter.push(self.resampler.flush()[0]))
         self._add(end_padding(self.raw, self.features))
 
     def mel_frames(self, first: int, last: int) -> np.ndarray:
         """Columns ``first..last`` (inclusive) as ``[n_mels, n]``; frames no longer kept (or before
         the track) are the log floor."""
-        out = np.full((self.features.n_mels, last - first + 1), FLOOR_DB, np.float32)
+        out = np.full((self.features.n_mels, last - first + 1), self.silence, np.float32)
         base = self.first_kept
         for t in range(max(first, base), min(last, self.count - 1) + 1):
             out[:, t - first] = self.columns[t - base]
@@ -108,7 +112,7 @@ class AudioTrack:
         f = self.features
         lo = max(first, 0, -(-self.raw_offset // f.hop_length))
         start, stop = lo * f.hop_length - self.raw_offset, last * f.hop_length + f.n_fft - self.raw_offset
-        out = np.full((f.n_mels, last - first + 1), FLOOR_DB, np.float32)
+        out = np.full((f.n_mels, last - first + 1), self.silence, np.float32)
         if last >= lo and stop <= len(self.raw):
             cols = log_mel(self.raw[start:stop], FeatureConfig(**{**f.to_dict(), "center": False}), threads=1)
             out[:, lo - first:] = cols

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backbones import audio_stride
 from ..config import JsonConfig
 from ..errors import ConfigError, InputError
 from ..preprocess.audio_features import check_waveform
@@ -115,7 +116,7 @@ class StreamState:
         if not 1000 <= self.sample_rate <= 768_000:
             raise InputError(f"sample rate {self.sample_rate} Hz is outside 1 kHz..768 kHz")
         self.T = self.features.num_frames(int(round(self.clip.seconds * self.features.sr)))
-        self.stride = 2 ** (len(model.audio_channels) - 1)    # the audio CNN's time stride
+        self.stride = audio_stride(model)                      # mel frames per audio token
         self.n_tokens = self.T // self.stride
         self.source = source
         self.stats = {"predictions": 0, "late_audio_chunks": 0, "audio_gaps_filled": 0, "audio_restarts": 0,

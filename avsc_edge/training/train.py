@@ -198,8 +198,8 @@ def resolve_presence(train_fs: FeatureSet, eval_fs: FeatureSet, model_cfg: Model
                                    tuple(f"object_{i}" for i in range(model_cfg.n_objects)), "none")
     from ..model.taggers import load_audio_tagger, load_image_tagger, teacher_presence
 
-    audio = load_audio_tagger(pretrained.audio_weights, features.n_mels, model_cfg.audio_channels)
-    image = load_image_tagger(pretrained.visual_weights, model_cfg.visual_channels, model_cfg.visual_blocks)
+    audio = load_audio_tagger(pretrained.audio_weights, model_cfg, features.n_mels)
+    image = load_image_tagger(pretrained.visual_weights, model_cfg)
     if log:
         log("presence: pseudo-labels from the pretrained taggers")
     train_frames, eval_frames = tagger_frames() if tagger_frames else (train_fs.frames, eval_fs.frames)
@@ -220,16 +220,17 @@ def _backbones(model, pretrained: PretrainedConfig | None, log=None) -> list:
     """Load the pretrained backbones into ``model``; returns the modules that were loaded."""
     if pretrained is None:
         return []
-    from ..model.pretrained import load_panns, load_resnet
+    from ..backbones import audio_backbone, visual_backbone
+    from ..model.pretrained import load_backbone
 
     loaded = []
     if pretrained.audio_weights and model.audio is not None:
-        report = load_panns(model.audio.backbone, pretrained.audio_weights)
+        report = load_backbone(model.audio.backbone, pretrained.audio_weights, audio_backbone(model.cfg))
         loaded.append(model.audio.backbone)
         if log:
             log(f"audio backbone: {len(report.loaded)} tensors from {pretrained.audio_weights}")
     if pretrained.visual_weights and model.visual is not None:
-        report = load_resnet(model.visual.backbone, pretrained.visual_weights)
+        report = load_backbone(model.visual.backbone, pretrained.visual_weights, visual_backbone(model.cfg))
         loaded.append(model.visual.backbone)
         if log:
             log(f"visual backbone: {len(report.loaded)} tensors from {pretrained.visual_weights}")

@@ -1,0 +1,85 @@
+"""The backbone registry: what each named backbone is, without importing torch.
+
+A preset names its audio and visual backbone (``ModelConfig.audio_backbone`` / ``visual_backbone``).
+Each entry declares the checkpoint layout it loads by name, the front end that layout expects, the
+tagger heads a full checkpoint carries, and its token layout (channels; for audio the time stride
+in mel frames, which is how a stream cuts the token grid). The PyTorch modules are built by
+:func:`avsc_edge.model.registry.build_backbone`; the runtime and the stream need only this table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Backbone:
+    name: str
+    modality: str                   # "audio" or "visual"
+    layout: str                     # the checkpoint layout it loads by name
+    front_end: str                  # the inputs that layout was trained on
+    heads: tuple[str, ...]          # tagger head weights in a full checkpoint (need "<head>.weight")
+    extras: tuple[str, ...]         # checkpoint prefixes that are not the backbone (heads, front ends)
+    channels: Callable[..., int]    # token channels, from the ModelConfig
+    stride: Callable[..., int] = lambda m: 1   # audio: mel frames per time token
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """Channels rounded to a multiple of ``divisor``, never down by more than 10 % (MobileNet's rule,
+    as torchvision and EfficientAT write it)."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def _mn_channels(m) -> int:
+    return 6 * make_divisible(160 * m.audio_width)
+
+
+BACKBONES: dict[str, Backbone] = {b.name: b for b in (
+    Backbone("cnn", "audio", "PANNs Cnn14", "librosa-style log-mel in dB, PANNs' settings in the base preset",
+             ("fc1", "fc_audioset"), ("fc1.", "fc_audioset.", "spectrogram_extractor.", "logmel_extractor."),
+             channels=lambda m: m.audio_channels[-1], stride=lambda m: 2 ** (len(m.audio_channels) - 1)),
+    Backbone("mn", "audio", "EfficientAT mn (mn04_as, mn10_as: width audio_width)",
+             "EfficientAT's AugmentMelSTFT: 32 kHz, pre-emphasis 0.97, 800-sample symmetric Hann in a 1024 FFT, "
+             "hop 320, 128 Kaldi mels 0-15 kHz, (ln(x + 1e-5) + 4.5) / 5",
+             ("classifier.2", "classifier.5"), ("classifier.",),
+             channels=_mn_channels, stride=lambda m: 32),
+    Backbone("resnet", "visual", "torchvision ResNet (basic blocks)", "ImageNet eval transform",
+             ("fc",), ("fc.",), channels=lambda m: m.visual_channels[-1]),
+    Backbone("mobilenet_v3_large", "visual", "torchvision mobilenet_v3_large", "ImageNet eval transform (224 px)",
+             ("classifier.0", "classifier.3"), ("classifier.",), channels=lambda m: 960),
+    Backbone("mobilenet_v3_small", "visual", "torchvision mobilenet_v3_small", "ImageNet eval transform (224 px)",
+             ("classifier.0", "classifier.3"), ("classifier.",), channels=lambda m: 576),
+)}
+
+
+def backbone(name: str, modality: str) -> Backbone:
+    """The registry entry ``name`` for ``modality`` (a ConfigError naming the choices otherwise)."""
+    entry = BACKBONES.get(name)
+    if entry is None or entry.modality != modality:
+        names = sorted(n for n, b in BACKBONES.items() if b.modality == modality)
+        raise ConfigError(f"unknown {modality} backbone {name!r}; choose one of {names}")
+    return entry
+
+
+def audio_backbone(model) -> Backbone:
+    return backbone(model.audio_backbone, "audio")
+
+
+def visual_backbone(model) -> Backbone:
+    return backbone(model.visual_backbone, "visual")
+
+
+def audio_stride(model) -> int:
+    """Mel frames per audio time token of ``model`` (a ModelConfig)."""
+    return audio_backbone(model).stride(model)
+
+
+def audio_token_channels(model) -> int:
+    return audio_backbone(model).channels(model)
+
+
+def visual_token_channels(model) -> int:
+    return visual_backbone(model).channels(model)
