@@ -8,6 +8,13 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+# librosa.load asks audioread for its backends, and audioread imports GStreamer whenever PyGObject
+# is installed: its libunwind then answers the next C++ exception (matplotlib's ft2font aborted on
+# import). What avsc-edge's own gst: sources do first, the tests do before anything loads.
+from avsc_edge.stream.gst import keep_gcc_unwinder  # noqa: E402
+
+keep_gcc_unwinder()
+
 TINY_SECONDS = 1.5
 
 

@@ -46,7 +46,7 @@ JETSON_ELEMENTS = ("nvv4l2decoder", "nvvidconv", "nvarguscamerasrc")
 VIDEO_SINK, AUDIO_SINK = "avsc_video", "avsc_audio"
 
 
-def _keep_gcc_unwinder() -> None:
+def keep_gcc_unwinder() -> None:
     """libgstreamer links libunwind, and GObject introspection loads it into the global symbol
     scope, where it would then answer ``_Unwind_Resume`` for every C++ library that throws later
     (torch, onnxruntime): their first exception after GStreamer loaded crashed the process. GCC's
@@ -60,7 +60,7 @@ def _keep_gcc_unwinder() -> None:
 
 def load_gst():
     """The initialised ``Gst`` module, or a DependencyError saying what to install."""
-    _keep_gcc_unwinder()
+    keep_gcc_unwinder()
     try:
         import gi
 
