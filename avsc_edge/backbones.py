@@ -24,6 +24,10 @@ class Backbone:
     extras: tuple[str, ...]         # checkpoint prefixes that are not the backbone (heads, front ends)
     channels: Callable[..., int]    # token channels, from the ModelConfig
     stride: Callable[..., int] = lambda m: 1   # audio: mel frames per time token
+    # INT8 on ONNX Runtime's CPU kernels: quantise the backbone, or keep it FP32 because QDQ made it
+    # slower (MobileNetV3: hardswish and the squeeze-excitation stay FP32 between quantised convs;
+    # benchmarks/README.md R3.5)
+    int8_cpu: bool = True
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -45,13 +49,13 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in (
              "EfficientAT's AugmentMelSTFT: 32 kHz, pre-emphasis 0.97, 800-sample symmetric Hann in a 1024 FFT, "
              "hop 320, 128 Kaldi mels 0-15 kHz, (ln(x + 1e-5) + 4.5) / 5",
              ("classifier.2", "classifier.5"), ("classifier.",),
-             channels=_mn_channels, stride=lambda m: 32),
+             channels=_mn_channels, stride=lambda m: 32, int8_cpu=False),
     Backbone("resnet", "visual", "torchvision ResNet (basic blocks)", "ImageNet eval transform",
              ("fc",), ("fc.",), channels=lambda m: m.visual_channels[-1]),
     Backbone("mobilenet_v3_large", "visual", "torchvision mobilenet_v3_large", "ImageNet eval transform (224 px)",
-             ("classifier.0", "classifier.3"), ("classifier.",), channels=lambda m: 960),
+             ("classifier.0", "classifier.3"), ("classifier.",), channels=lambda m: 960, int8_cpu=False),
     Backbone("mobilenet_v3_small", "visual", "torchvision mobilenet_v3_small", "ImageNet eval transform (224 px)",
-             ("classifier.0", "classifier.3"), ("classifier.",), channels=lambda m: 576),
+             ("classifier.0", "classifier.3"), ("classifier.",), channels=lambda m: 576, int8_cpu=False),
 )}
 
 
@@ -83,3 +87,14 @@ def audio_token_channels(model) -> int:
 
 def visual_token_channels(model) -> int:
     return visual_backbone(model).channels(model)
+
+
+GRAPH_BACKBONES = {"full": ("audio", "visual"), "audio_tokens": ("audio",), "frames": ("visual",)}
+
+
+def backbones_stay_fp32(model, graph: str) -> bool:
+    """Whether INT8 export for the CPU keeps the backbone layers of split graph ``graph`` FP32: every
+    backbone the graph holds says so (a mixed full graph is quantised)."""
+    held = GRAPH_BACKBONES.get(graph, ())
+    entries = [audio_backbone(model) if m == "audio" else visual_backbone(model) for m in held]
+    return bool(entries) and not any(e.int8_cpu for e in entries)

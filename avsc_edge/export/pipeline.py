@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..backbones import backbones_stay_fp32
 from ..errors import ConfigError, DependencyError
 from ..formats.artifact import install, staging
 from .recipes import ExportRecipe
@@ -61,7 +62,9 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
                 say(f"quantising {name}")
                 quantize_int8(src, staged[name], feeds[name], c.get("method", "minmax"), bool(c.get("per_channel", True)),
                               c.get("activations", "int8"), tuple(c.get("ops", DEFAULT_OPS)),
-                              tuple(c.get("fp32_nodes", ())), bool(c.get("input_convs_fp32", True)))
+                              tuple(c.get("fp32_nodes", ())), bool(c.get("input_convs_fp32", True)),
+                              bool(c.get("depthwise_fp32", False)),
+                              recipe.target == "onnxruntime" and backbones_stay_fp32(info.model_config, name))
             else:
                 convert_fp16(src, staged[name])
         say("parity report")

@@ -61,18 +61,31 @@ def float_outputs(proto):
 
 
 def input_convs(proto) -> list[str]:
-    """Names of the Conv nodes whose weights see at most 3 input channels (a network's stem)."""
+    """Names of the ungrouped Conv nodes whose weights see at most 3 input channels (a network's
+    stem; a depthwise convolution's weights see one channel per group, but it is not a stem)."""
     shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
     return [n.name for n in proto.graph.node
-            if n.op_type == "Conv" and len(shapes.get(n.input[1], ())) == 4 and shapes[n.input[1]][1] <= 3]
+            if n.op_type == "Conv" and len(shapes.get(n.input[1], ())) == 4 and shapes[n.input[1]][1] <= 3
+            and conv_groups(n) == 1]
+
+
+def conv_groups(node) -> int:
+    return next((a.i for a in node.attribute if a.name == "group"), 1)
+
+
+def depthwise_convs(proto) -> list[str]:
+    """Names of the grouped (depthwise) Conv nodes."""
+    return [n.name for n in proto.graph.node if n.op_type == "Conv" and conv_groups(n) > 1]
 
 
 def quantize_int8(fp32_onnx: str | os.PathLike, out: str | os.PathLike, calibration: dict[str, np.ndarray],
                   method: str = "minmax", per_channel: bool = True, activations: str = "int8",
                   ops: tuple[str, ...] = DEFAULT_OPS, exclude_nodes: tuple[str, ...] = (),
-                  input_convs_fp32: bool = True) -> Path:
+                  input_convs_fp32: bool = True, depthwise_fp32: bool = False, backbone_fp32: bool = False) -> Path:
     """Write a QDQ INT8 version of one graph, calibrated on ``calibration`` (its input arrays).
-    ``exclude_nodes`` (and, with ``input_convs_fp32``, the stem convolutions) stay FP32."""
+    ``exclude_nodes`` (and, with ``input_convs_fp32``, the stem convolutions; with
+    ``depthwise_fp32``, the depthwise convolutions; with ``backbone_fp32``, every node of the
+    backbones) stay FP32."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -88,8 +101,9 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out: str | os.PathLike, calibrat
         quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=True)
         model = onnx.load(str(pre))
         present = sorted({n.op_type for n in model.graph.node} & set(ops))
-        if input_convs_fp32:
-            exclude_nodes = tuple(exclude_nodes) + tuple(n for n in input_convs(model) if n not in exclude_nodes)
+        kept = (input_convs(model) if input_convs_fp32 else []) + (depthwise_convs(model) if depthwise_fp32 else []) \
+            + ([n.name for n in model.graph.node if "backbone/" in n.name] if backbone_fp32 else [])
+        exclude_nodes = tuple(exclude_nodes) + tuple(n for n in kept if n not in exclude_nodes)
         q = Path(tmp) / "q.onnx"
         symmetric = activations == "int8"
         quantize_static(

@@ -11,7 +11,8 @@ from ..errors import ConfigError
 
 TARGETS = ("onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
-CALIBRATION_KEYS = ("method", "clips", "split", "per_channel", "activations", "ops", "fp32_nodes", "input_convs_fp32")
+CALIBRATION_KEYS = ("method", "clips", "split", "per_channel", "activations", "ops", "fp32_nodes", "input_convs_fp32",
+                    "depthwise_fp32")
 
 
 @dataclass(frozen=True)
