@@ -22,6 +22,8 @@ EXAMPLES = {
     "synth": "avsc-edge synth --out data/synth --clips 200 --seed 0 --duration 10\n"
              "  avsc-edge synth --out data/tau-like --clips 20 --profile tau",
     "train": "avsc-edge train data/synth --out runs/tiny --preset tiny --epochs 30\n"
+             "  avsc-edge train TAU/ --out runs/edge --preset edge --audio-weights mn04_as_mAP_432.pt "
+             "--visual-weights mobilenet_v3_small-047dcff4.pth\n"
              "  avsc-edge train TAU/ --out runs/base --preset base --audio-weights Cnn14.pth "
              "--visual-weights resnet18.pth --freeze-epochs 5 --backbone-lr-scale 0.1",
     "eval": "avsc-edge eval runs/tiny/model.safetensors data/synth --split evaluate --plot cm.png",
@@ -61,7 +63,8 @@ def _train_configs(args):
     from .config import PretrainedConfig, TrainConfig, preset
 
     clip = {"seconds": args.window} if args.window else {}
-    features, clip, model = preset(args.preset, clip=clip, model={"variant": args.variant})
+    model = {"variant": args.variant, **({"audio_width": args.audio_width} if args.audio_width else {})}
+    features, clip, model = preset(args.preset, clip=clip, model=model)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         freeze_epochs=args.freeze_epochs, backbone_lr_scale=args.backbone_lr_scale)
     pretrained = None
@@ -417,7 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "train the CEOA + SF model on a TAU-layout dataset (fold1_train)")
     p.add_argument("dataset")
     p.add_argument("--out", required=True, help="folder for model.safetensors and the training state")
-    p.add_argument("--preset", default="tiny", choices=["tiny", "base"])
+    p.add_argument("--preset", default="tiny", choices=["tiny", "edge", "base"],
+                   help="tiny: tests and demos; edge: EfficientAT mn + MobileNetV3 (CPUs, Jetsons); base: the "
+                   "paper's CNN14 + ResNet-18")
+    p.add_argument("--audio-width", type=float, help="edge: the mn audio backbone's width (0.4 = mn04_as, "
+                   "1.0 = mn10_as; default the preset's)")
     p.add_argument("--variant", default="av_ceoa_sf", choices=["audio", "visual", "av", "av_ceoa", "av_ceoa_sf"])
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32)
@@ -425,10 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--window", type=float, help="model window in seconds (default: the preset's, 10)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.safetensors (same settings)")
-    p.add_argument("--audio-weights", help="PANNs Cnn14 checkpoint (Cnn14.pth / .safetensors) for the audio backbone, "
-                   "and its tagger head for presence on datasets without tags (preset base)")
-    p.add_argument("--visual-weights", help="torchvision ResNet checkpoint (resnet18.pth / .safetensors) for the visual "
-                   "backbone, and its ImageNet head as the object tagger (preset base)")
+    p.add_argument("--audio-weights", help="the audio backbone's checkpoint (base: PANNs Cnn14.pth; edge: EfficientAT "
+                   "mn04_as / mn10_as .pt), and its tagger head for presence on datasets without tags")
+    p.add_argument("--visual-weights", help="the visual backbone's torchvision checkpoint (base: resnet18.pth; edge: "
+                   "mobilenet_v3_small.pth), and its ImageNet head as the object tagger")
     p.add_argument("--events", default="top:16", help="event slots when the taggers supervise presence: top:K "
                    "(most present AudioSet classes on the training set), comma-separated names, or @FILE")
     p.add_argument("--objects", default="top:16", help="object slots likewise (ImageNet classes)")
@@ -484,8 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmark backends x precisions x batch sizes (or the kernels) on this device",
                        description="Benchmark every artifact decode-to-label on a validation set. Default: the demo's "
-                                   "tiny models and the paper-sized base preset (untrained: latency only), each as "
-                                   "PyTorch, ONNX FP32 and ONNX INT8, on TAU-like 1280x720 30-fps clips.",
+                                   "tiny models, the edge and the paper-sized base presets (untrained: latency "
+                                   "only), each as PyTorch, ONNX FP32 and ONNX INT8, on TAU-like 1280x720 30-fps "
+                                   "clips.\n\nWhich preset: tiny (16 kHz, 64-px frames, small CNNs) for tests, demos "
+                                   "and a first look; edge (EfficientAT mn04 + MobileNetV3-Small, pretrained-ready, "
+                                   "~10x less compute than base) for CPUs and Jetsons that share their GPU; base "
+                                   "(the paper's CNN14 + ResNet-18) for accuracy on a GPU or a server.",
                        epilog=f"example:\n  {EXAMPLES['bench']}\n  avsc-edge bench --kernels",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(fn=cmd_bench)
@@ -496,8 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", default="1", help="comma-separated batch sizes, e.g. 1,8")
     p.add_argument("--repeats", type=int, default=2, help="passes over the clips (after one warm-up batch)")
     p.add_argument("--threads", type=int)
-    p.add_argument("--demo-dir", help="where the demo models, the base exports and the TAU-like clips live / are built")
-    p.add_argument("--no-base", action="store_true", help="skip the base-preset rows (faster first run)")
+    p.add_argument("--demo-dir", help="where the demo models, the edge and base exports and the TAU-like clips live / "
+                   "are built")
+    p.add_argument("--no-base", action="store_true", help="skip the base-preset rows (faster first run; edge rows stay)")
     p.add_argument("--workers", type=int, default=2, help="decoding threads for batch > 1")
     p.add_argument("--json", nargs="?", const="-", help="write rows + machine record (to FILE, or stdout)")
     p.add_argument("--markdown", help="write the table as Markdown")

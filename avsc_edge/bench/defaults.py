@@ -1,5 +1,6 @@
 """What ``avsc-edge bench`` measures when given no artifacts: the demo's tiny models (PyTorch, ONNX
-FP32, ONNX INT8) and the paper-sized ``base`` preset (untrained weights: latency rows only),
+FP32, ONNX INT8), the mobile-sized ``edge`` and the paper-sized ``base`` presets (untrained
+weights: latency rows only),
 exported the same ways, on TAU-like clips (1280x720 30-fps H.264 + AAC, ``synth --profile tau``);
 TensorRT plans too where TensorRT is installed. Everything is built once into the demo folder."""
 from __future__ import annotations
@@ -83,10 +84,14 @@ def default_artifacts(out: Path, log: Callable[[str], None], progress: bool = Tr
         run_demo(out, progress=progress, log=log)
     data = tau_dataset(out, log)
     artifacts = [str(out / n) for n in names] + tensorrt_plans(out / "model.safetensors", data, log)
-    if base:
-        ckpt = out / "base" / "model.safetensors"
+    for name in ("edge", "base") if base else ("edge",):
+        ckpt = out / name / "model.safetensors"
         if not ckpt.is_file():
-            log("bench: the base preset (CNN14 + ResNet-18 sized, paper front ends) with untrained weights")
-            untrained_checkpoint(ckpt)
+            log(f"bench: the {name} preset ({PRESET_SUMMARY[name]}) with untrained weights")
+            untrained_checkpoint(ckpt, name)
         artifacts += [str(ckpt), *exports(ckpt, data, log)]
     return artifacts, str(data)
+
+
+PRESET_SUMMARY = {"edge": "EfficientAT mn04 + MobileNetV3-Small, their front ends",
+                  "base": "CNN14 + ResNet-18 sized, paper front ends"}

@@ -4,7 +4,9 @@ pipeline, decoding ahead on worker threads and batching windows across clips, fo
 
 Per row: model (preset) and whether it is trained, file size, accuracy and log-loss (trained
 models only), per-clip latency p50/p95/p99, throughput, real-time factor (processing time / audio
-duration), peak host memory growth, and the per-stage split (decode, frames, features, inference).
+duration), peak host memory growth, the per-stage split (decode, frames, features, inference), and
+the model alone: one window of the artifact's input shapes, no decoding in flight (inference in the
+stage split shares the two cores with the frames still decoding, so it reads high for small models).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from ..metrics import scene_metrics
 from .machine import rss_mb
 
 ROW_FIELDS = ("backend", "precision", "model", "trained", "batch", "size_mb", "accuracy", "log_loss", "p50_ms",
-              "p95_ms", "p99_ms", "clips_per_s", "rtf", "peak_mem_mb", "stages")
+              "p95_ms", "p99_ms", "clips_per_s", "rtf", "peak_mem_mb", "stages", "model_ms")
 STAGES = ("decode", "frames", "features", "inference")
 
 
@@ -44,6 +46,27 @@ class BenchRow:
     peak_mem_mb: float
     stages: dict[str, float] = field(default_factory=dict)
     clips: int = 0
+    model_ms: float | None = None      # the model alone on one window (median), see model_alone_ms
+
+
+def model_alone_ms(clf, repeats: int = 21, warmup_s: float = 1.0) -> float:
+    """Median milliseconds of the model alone on ``batch`` windows of random inputs in the artifact's
+    shapes (``runner.run_windows``): no decoding, resampling or frame scaling. Warm-up runs fill
+    ``warmup_s`` first (right after decoding, the first runs measured ~25 % slow)."""
+    f, c = clf.info.feature_config, clf.info.clip_config
+    rng = np.random.default_rng(0)
+    b = clf.runner.batch_size
+    mel = rng.standard_normal((b, 1, f.n_mels, f.num_frames(round(c.seconds * f.sr)))).astype(np.float32)
+    frames = rng.standard_normal((b, c.num_frames, 3, c.frame_size, c.frame_size)).astype(np.float32)
+    start = time.perf_counter()
+    while time.perf_counter() - start < warmup_s:
+        clf.runner.run_windows(mel, frames)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        clf.runner.run_windows(mel, frames)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
 
 
 def artifact_size(path: str | os.PathLike) -> int:
@@ -111,7 +134,7 @@ def bench_artifact(artifact: str | os.PathLike, clips, labels: np.ndarray, batch
         accuracy=m.accuracy if m else None, log_loss=m.log_loss if m else None,
         p50_ms=float(np.percentile(lat, 50)), p95_ms=float(np.percentile(lat, 95)), p99_ms=float(np.percentile(lat, 99)),
         clips_per_s=len(lat) / elapsed, rtf=elapsed / len(lat) / audio_seconds, peak_mem_mb=peak - base_mem,
-        stages={s: float(np.median(v)) for s, v in stages.items()}, clips=len(clips))
+        stages={s: float(np.median(v)) for s, v in stages.items()}, clips=len(clips), model_ms=model_alone_ms(clf))
 
 
 def _num(x: float | None, fmt: str) -> str:
@@ -124,7 +147,7 @@ def table(rows: list[BenchRow]) -> str:
     run in one process: memory an earlier row kept is not counted again); stage columns are median
     milliseconds per clip."""
     head = ("| model | backend | precision | batch | size MB | accuracy | log-loss | p50 ms | p95 ms | p99 ms | "
-            "clips/s | RTF | RSS +MB | decode ms | frames ms | log-mel ms | inference ms |")
+            "clips/s | RTF | RSS +MB | decode ms | frames ms | log-mel ms | inference ms | model alone ms |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         s = r.stages
@@ -132,7 +155,7 @@ def table(rows: list[BenchRow]) -> str:
         lines.append(f"| {model} | {r.backend} | {r.precision} | {r.batch} | {r.size_mb:.2f} | {_num(r.accuracy, '.3f')} | "
                      f"{_num(r.log_loss, '.3f')} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | "
                      f"{r.clips_per_s:.2f} | {r.rtf:.4f} | {r.peak_mem_mb:.0f} | {s['decode']:.1f} | {s['frames']:.1f} | "
-                     f"{s['features']:.1f} | {s['inference']:.1f} |")
+                     f"{s['features']:.1f} | {s['inference']:.1f} | {_num(r.model_ms, '.1f')} |")
     return "\n".join(lines)
 
 
