@@ -5,6 +5,7 @@ Unknown keys in a loaded config are an error (:class:`~avsc_edge.errors.ConfigEr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import typing
 from dataclasses import dataclass, field
@@ -281,13 +282,15 @@ PRESETS: dict[str, dict[str, dict]] = {
     # mobile-sized pretrained backbones with their own front ends: EfficientAT's mn (width 0.4 =
     # mn04_as; 1.0 = mn10_as) on its AugmentMelSTFT features (32 kHz, pre-emphasis, 800-sample
     # symmetric Hann in a 1024 FFT, hop 320, 128 Kaldi mels up to 15 kHz, (ln(x + 1e-5) + 4.5) / 5)
-    # and torchvision's mobilenet_v3_large on 224-px centre crops; 4 frames per 10-s window
+    # and torchvision's mobilenet_v3_small on 224-px centre crops (mobilenet_v3_large: better
+    # ImageNet tagger, twice the visual cost); 3 frames per 10-s window (one per 3.3 s: the model
+    # alone 10.5 ms vs 12.0 with 4, benchmarks/README.md R3.5)
     "edge": {"features": dict(sr=32000, n_fft=1024, win_length=800, hop_length=320, n_mels=128, fmin=0.0,
                               fmax=15000.0, pad_mode="reflect", preemphasis=0.97, periodic=False, mel_scale="kaldi",
                               log="ln", log_offset=1e-5, norm_shift=4.5, norm_scale=5.0),
-             "clip": dict(seconds=10.0, num_frames=4, frame_size=224, frame_geometry="center_crop"),
+             "clip": dict(seconds=10.0, num_frames=3, frame_size=224, frame_geometry="center_crop"),
              "model": dict(d=128, heads=4, audio_backbone="mn", audio_width=0.4,
-                           visual_backbone="mobilenet_v3_large")},
+                           visual_backbone="mobilenet_v3_small")},
 }
 
 
@@ -360,14 +363,15 @@ class ArtifactInfo(JsonConfig):
     graph: str = "full"          # "full", or the split graph this file holds (artifact.PARTS)
     export_id: str = ""          # shared by every graph (and engine) of one export: parts never mix
 
-    @property
+    # parsed once per artifact: the runtime reads them for every window (~0.3 ms a parse)
+    @functools.cached_property
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig.from_dict(self.features)
 
-    @property
+    @functools.cached_property
     def clip_config(self) -> ClipConfig:
         return ClipConfig.from_dict(self.clip)
 
-    @property
+    @functools.cached_property
     def model_config(self) -> ModelConfig:
         return ModelConfig.from_dict(self.model)

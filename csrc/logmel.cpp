@@ -66,7 +66,9 @@ void mel_block(const MelBasis& mel, const LogMelParams& p, const fft_real* __res
       for (int l = 0; l < count; ++l)
         o[l] = float((10.0 * std::log10(std::max(acc[l], fft_real(kAmin))) + p.norm_shift) / p.norm_scale);
     } else {
-      for (int l = 0; l < count; ++l) o[l] = float((std::log(acc[l] + p.log_offset) + p.norm_shift) / p.norm_scale);
+      // a mel basis with negative weights could make the sum negative: clamp as the dB branch does
+      for (int l = 0; l < count; ++l)
+        o[l] = float((std::log(std::max(acc[l], fft_real(0)) + p.log_offset) + p.norm_shift) / p.norm_scale);
     }
   }
 }

@@ -103,7 +103,7 @@ __global__ void log_mel_kernel(const float* __restrict__ x, int64_t samples, int
     const float* w = t.weights + t.offset[m];
     float acc = 0.0f;
     for (int f = t.start[m]; f < t.stop[m]; ++f) acc += w[f - t.start[m]] * power[f];
-    const float v = sc.log_mode == 0 ? 10.0f * log10f(fmaxf(acc, 1e-10f)) : logf(acc + sc.log_offset);
+    const float v = sc.log_mode == 0 ? 10.0f * log10f(fmaxf(acc, 1e-10f)) : logf(fmaxf(acc, 0.0f) + sc.log_offset);
     o[static_cast<int64_t>(m) * frames] = (v + sc.norm_shift) / sc.norm_scale;
   }
 }

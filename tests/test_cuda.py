@@ -24,6 +24,17 @@ def test_log_mel_cuda_matches_reference(sr, n_fft, hop, center, pad_mode, top_db
     np.testing.assert_allclose(out.cpu().numpy(), log_mel_reference(x, cfg), atol=2e-3)
 
 
+def test_log_mel_cuda_matches_reference_with_the_edge_front_end(rng):
+    """EfficientAT's front end (pre-emphasis, symmetric window, Kaldi bank, ln + normalisation)."""
+    from avsc_edge.config import preset
+
+    cfg = preset("edge")[0]
+    x = (rng.standard_normal((3, 32000 + int(rng.integers(0, 999)))) * 0.1).astype(np.float32)
+    out = log_mel_cuda(torch.from_numpy(x).cuda(), cfg)
+    torch.cuda.synchronize()
+    np.testing.assert_allclose(out.cpu().numpy(), log_mel_reference(x, cfg), atol=2e-4)
+
+
 def test_log_mel_cuda_writes_into_given_buffer(rng):
     cfg = FeatureConfig()
     x = torch.from_numpy(rng.standard_normal((2, 16000)).astype(np.float32)).cuda()

@@ -21,6 +21,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from references import torchvision  # noqa: E402
+
 from avsc_edge.backbones import BACKBONES  # noqa: E402
 from avsc_edge.config import ModelConfig, preset  # noqa: E402
 from avsc_edge.errors import ArtifactError  # noqa: E402
@@ -28,8 +30,6 @@ from avsc_edge.model.mobilenet import MobileNetAudio, MobileNetVisual  # noqa: E
 from avsc_edge.model.pretrained import load_backbone  # noqa: E402
 from avsc_edge.model.taggers import load_audio_tagger, load_image_tagger  # noqa: E402
 from avsc_edge.preprocess.audio_features import StreamingLogMel, log_mel, log_mel_reference  # noqa: E402
-
-from references import torchvision  # noqa: E402
 
 FEATURES, CLIP, MODEL = preset("edge")
 LAYOUT = json.loads((Path(__file__).parent / "data" / "efficientat_mn_layout.json").read_text())
@@ -72,7 +72,7 @@ def test_edge_preset_names_the_efficientat_front_end():
     assert (FEATURES.sr, FEATURES.n_fft, FEATURES.effective_win_length, FEATURES.hop_length) == (32000, 1024, 800, 320)
     assert (FEATURES.n_mels, FEATURES.fmin, FEATURES.effective_fmax) == (128, 0.0, 15000.0)
     assert (FEATURES.preemphasis, FEATURES.periodic, FEATURES.mel_scale, FEATURES.log) == (0.97, False, "kaldi", "ln")
-    assert (MODEL.audio_backbone, MODEL.visual_backbone) == ("mn", "mobilenet_v3_large")
+    assert (MODEL.audio_backbone, MODEL.visual_backbone) == ("mn", "mobilenet_v3_small")
 
 
 @pytest.mark.parametrize("samples", [32000 * 3 + 137, 4001, 1025])
@@ -192,3 +192,21 @@ def test_torchvision_mobilenet_v3_loads_and_tags_as_torchvision(table, tmp_path)
     with pytest.raises(ArtifactError):
         load_backbone(MobileNetVisual("small" if table == "large" else "large"), path,
                       BACKBONES[f"mobilenet_v3_{table}"])
+
+
+def test_front_end_and_backbone_settings_are_checked():
+    from avsc_edge.config import FeatureConfig
+    from avsc_edge.errors import ConfigError, InputError
+
+    for bad in (dict(mel_scale="htk"), dict(log="log2"), dict(log="ln", top_db=80.0), dict(preemphasis=2.0),
+                dict(norm_scale=0.0), dict(log_offset=0.0)):
+        with pytest.raises(ConfigError):
+            FeatureConfig(**bad)
+    for bad in (dict(audio_backbone="vggish"), dict(visual_backbone="mn"), dict(audio_width=0.0)):
+        with pytest.raises(ConfigError, match="backbone|audio_width"):
+            ModelConfig(**bad)
+    # a model written before the registry reads as the CNN14 + ResNet layouts
+    old = ModelConfig.from_dict({"variant": "av", "d": 32, "heads": 4})
+    assert (old.audio_backbone, old.visual_backbone, old.audio_width) == ("cnn", "resnet", 1.0)
+    with pytest.raises(InputError, match="2 samples"):
+        log_mel(np.full(1, 0.1, np.float32), FEATURES)

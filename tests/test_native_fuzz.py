@@ -53,6 +53,10 @@ def test_fuzz_log_mel():
         hop = maybe(rng, int(rng.integers(1, 3000)), [0, -2, 10 ** 9])
         args = (x, window, mel, hop, bool(rng.random() < 0.5), maybe(rng, int(rng.integers(0, 2)), [-1, 2]),
                 maybe(rng, float(rng.choice([1.0, 2.0])), [3.0, np.nan]), maybe(rng, float(rng.choice([np.nan, 80.0])), [-5.0]),
+                # EfficientAT's front end: pre-emphasis, ln, normalisation (top_db with them is refused)
+                maybe(rng, float(rng.choice([0.0, 0.97])), [1.5, np.nan]), maybe(rng, int(rng.integers(0, 2)), [2, -1]),
+                maybe(rng, 1e-5, [0.0, -1.0, np.inf]), maybe(rng, float(rng.choice([0.0, 4.5])), [np.nan]),
+                maybe(rng, float(rng.choice([1.0, 5.0])), [0.0, np.inf]),
                 maybe(rng, int(rng.integers(0, 3)), [-1, 5000]))
         try:
             out = C.log_mel(*args)

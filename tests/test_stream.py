@@ -13,10 +13,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from stream_windows import window_scores  # noqa: E402
+
 from avsc_edge import Classifier  # noqa: E402
 from avsc_edge.errors import InputError  # noqa: E402
 from avsc_edge.preprocess.audio_features import log_mel
-from avsc_edge.preprocess.frames import preprocess_frames  # noqa: E402
 from avsc_edge.stream import StreamClassifier, StreamConfig, StreamState  # noqa: E402
 
 SR, FPS = 16000, 10.0
@@ -92,14 +93,7 @@ def test_from_scratch_equals_the_whole_model_on_the_same_window(enc, rng):
     full = log_mel(audio, f)
     model = enc.backend.model
     for p in preds[::3]:
-        e = int(np.floor(p.timestamp * f.sr / f.hop_length + 1e-9))
-        last = (e + 1) // state.stride * state.stride          # the end of the last complete token
-        first = last - state.n_tokens * state.stride
-        mel = full[:, max(first, 0):last][None, None]
-        picked = frames[np.rint(state.frame_grid(p.timestamp) * FPS).astype(int)]
-        with torch.no_grad():
-            out = model(torch.from_numpy(mel), torch.from_numpy(preprocess_frames(picked, clip)[None]))
-        probs = torch.softmax(out.scene_logits, -1)[0].numpy()
+        probs = window_scores(model, state, full, frames, FPS, p.timestamp, clip)
         assert np.abs(probs - np.array(list(p.scores.values()))).max() < 1e-4
 
 

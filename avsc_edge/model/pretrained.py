@@ -17,7 +17,6 @@ from ..backbones import BACKBONES, Backbone
 from ..errors import ArtifactError
 from ..formats.checkpoint import load_torch_weights
 
-
 PRESET_BACKBONES = "base = CNN14 + ResNet-18, edge = EfficientAT mn + MobileNetV3"
 
 

@@ -114,7 +114,7 @@ def preemphasize(x: np.ndarray, coefficient: float) -> np.ndarray:
 
 def log_scale(mel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Mel energies -> the front end's output values (dB or ln, then normalised)."""
-    v = 10.0 * np.log10(np.maximum(AMIN, mel)) if cfg.log == "db" else np.log(mel + cfg.log_offset)
+    v = 10.0 * np.log10(np.maximum(AMIN, mel)) if cfg.log == "db" else np.log(np.maximum(mel, 0.0) + cfg.log_offset)
     return (v + cfg.norm_shift) / cfg.norm_scale
 
 

@@ -23,8 +23,15 @@ import numpy as np
 
 from ..config import FeatureConfig
 from ..media import Resampler, check_sample_rate
-from ..preprocess.audio_features import (PreEmphasis, StreamingLogMel, end_padding, log_mel, pad_start,
-                                         silence_level, without_preemphasis)
+from ..preprocess.audio_features import (
+    PreEmphasis,
+    StreamingLogMel,
+    end_padding,
+    log_mel,
+    pad_start,
+    silence_level,
+    without_preemphasis,
+)
 
 
 class AudioTrack:
