@@ -70,7 +70,7 @@ def test_no_import_loops_between_rooms():
 
 
 ABOVE_RUNTIME = {"export", "training", "bench", "cli"}
-GROUND_FLOOR = ("config", "errors", "labels", "formats", "kernels", "media", "preprocess")
+GROUND_FLOOR = ("config", "backbones", "errors", "labels", "formats", "kernels", "media", "preprocess")
 
 
 def test_runtime_does_not_import_export_training_or_benchmarks():

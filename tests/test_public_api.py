@@ -12,7 +12,9 @@ def test_public_names_behave():
     assert issubclass(avsc_edge.MediaError, avsc_edge.AVSCError) and issubclass(avsc_edge.InputError, ValueError)
     fields = set(inspect.signature(avsc_edge.FeatureConfig).parameters)
     assert fields == {"sr", "n_fft", "hop_length", "win_length", "window", "center", "pad_mode", "n_mels", "fmin",
-                      "fmax", "power", "top_db"}
+                      "fmax", "power", "top_db",
+                      # 0.4.1: the fields of other published front ends (EfficientAT's, the edge preset)
+                      "preemphasis", "periodic", "mel_scale", "log", "log_offset", "norm_shift", "norm_scale"}
     params = inspect.signature(avsc_edge.kernels.cross_attention).parameters
     assert list(params)[:5] == ["q", "k", "v", "key_padding_mask", "scale"]
     x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
