@@ -24,9 +24,10 @@ class Backbone:
     extras: tuple[str, ...]         # checkpoint prefixes that are not the backbone (heads, front ends)
     channels: Callable[..., int]    # token channels, from the ModelConfig
     stride: Callable[..., int] = lambda m: 1   # audio: mel frames per time token
-    # INT8 on ONNX Runtime's CPU kernels: quantise the backbone, or keep it FP32 because QDQ made it
-    # slower (MobileNetV3: hardswish and the squeeze-excitation stay FP32 between quantised convs;
-    # benchmarks/README.md R3.5)
+    # INT8 on ONNX Runtime's CPU kernels: quantise the branch, or keep the backbone and the slot
+    # pooling over its tokens FP32 (MobileNetV3: QDQ ran slower than FP32, hardswish and the
+    # squeeze-excitation staying FP32 between quantised convs; and quantising the projection of its
+    # tokens flipped 7 of 90 top-1 decisions; benchmarks/README.md R3.5)
     int8_cpu: bool = True
 
 
@@ -89,12 +90,13 @@ def visual_token_channels(model) -> int:
     return visual_backbone(model).channels(model)
 
 
-GRAPH_BACKBONES = {"full": ("audio", "visual"), "audio_tokens": ("audio",), "frames": ("visual",)}
+GRAPH_BACKBONES = {"full": ("audio", "visual"), "audio_tokens": ("audio",), "audio_slots": ("audio",),
+                   "frames": ("visual",)}
 
 
 def backbones_stay_fp32(model, graph: str) -> bool:
-    """Whether INT8 export for the CPU keeps the backbone layers of split graph ``graph`` FP32: every
-    backbone the graph holds says so (a mixed full graph is quantised)."""
+    """Whether INT8 export for the CPU keeps the backbone and slot-pooling layers of split graph
+    ``graph`` FP32: every backbone the graph holds says so (a mixed full graph is quantised)."""
     held = GRAPH_BACKBONES.get(graph, ())
     entries = [audio_backbone(model) if m == "audio" else visual_backbone(model) for m in held]
     return bool(entries) and not any(e.int8_cpu for e in entries)

@@ -69,6 +69,11 @@ def input_convs(proto) -> list[str]:
             and conv_groups(n) == 1]
 
 
+def branch_node(name: str) -> bool:
+    """A node of a backbone or of the slot pooling over its tokens (exported names)."""
+    return "backbone/" in name or "slots/" in name
+
+
 def conv_groups(node) -> int:
     return next((a.i for a in node.attribute if a.name == "group"), 1)
 
@@ -84,8 +89,8 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out: str | os.PathLike, calibrat
                   input_convs_fp32: bool = True, depthwise_fp32: bool = False, backbone_fp32: bool = False) -> Path:
     """Write a QDQ INT8 version of one graph, calibrated on ``calibration`` (its input arrays).
     ``exclude_nodes`` (and, with ``input_convs_fp32``, the stem convolutions; with
-    ``depthwise_fp32``, the depthwise convolutions; with ``backbone_fp32``, every node of the
-    backbones) stay FP32."""
+    ``depthwise_fp32``, the depthwise convolutions; with ``backbone_fp32``, the branches up to their
+    slot embeddings: the backbones and the slot pooling that reads their tokens) stay FP32."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -102,7 +107,7 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out: str | os.PathLike, calibrat
         model = onnx.load(str(pre))
         present = sorted({n.op_type for n in model.graph.node} & set(ops))
         kept = (input_convs(model) if input_convs_fp32 else []) + (depthwise_convs(model) if depthwise_fp32 else []) \
-            + ([n.name for n in model.graph.node if "backbone/" in n.name] if backbone_fp32 else [])
+            + ([n.name for n in model.graph.node if branch_node(n.name)] if backbone_fp32 else [])
         exclude_nodes = tuple(exclude_nodes) + tuple(n for n in kept if n not in exclude_nodes)
         q = Path(tmp) / "q.onnx"
         symmetric = activations == "int8"

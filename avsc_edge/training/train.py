@@ -246,6 +246,37 @@ def _freeze(modules: list, frozen: bool) -> None:
             m.eval()
 
 
+def refresh_batch_norm(model, modules: list, log_mel: np.ndarray, frames: np.ndarray, batch: int, device: str) -> None:
+    """Recompute the running statistics of the batch norms in ``modules`` over the whole training
+    split with the current weights (a cumulative average, not the momentum's). MobileNets need it:
+    with a few hundred steps their running statistics lag the weights, and evaluation collapsed
+    (an edge model trained from scratch evaluated at chance while it fit its training batches)."""
+    import torch
+
+    norms = [m for mod in modules for m in mod.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if not norms:
+        return
+    was_training, momenta = model.training, [m.momentum for m in norms]
+    model.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum, m.training = None, True
+    with torch.no_grad():
+        for s in range(0, len(log_mel), batch):
+            model(torch.from_numpy(log_mel[s:s + batch]).to(device), torch.from_numpy(frames[s:s + batch]).to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+
+
+def stale_norm_backbones(model, frozen: list) -> list:
+    """The MobileNet backbones of ``model`` that train this epoch (see :func:`refresh_batch_norm`)."""
+    from ..model.mobilenet import MobileNetAudio, MobileNetVisual
+
+    parts = [b.backbone for b in (model.audio, model.visual) if b is not None]
+    return [p for p in parts if isinstance(p, (MobileNetAudio, MobileNetVisual)) and p not in frozen]
+
+
 def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, model_cfg: ModelConfig = ModelConfig(),
           train_cfg: TrainConfig = TrainConfig(), features: FeatureConfig = FeatureConfig(),
           clip: ClipConfig = ClipConfig(), resume: bool = False, progress: bool = True,
@@ -360,6 +391,9 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
             n_batches += 1
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
+        frozen = loaded if epoch < train_cfg.freeze_epochs else []
+        refresh_batch_norm(model, stale_norm_backbones(model, frozen), train_fs.log_mel, train_fs.frames,
+                           train_cfg.batch_size, device)
         record = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0],
                   **{f"loss_{k}": v / max(n_batches, 1) for k, v in sums.items()}}
         record["loss"] = sum(v for k, v in record.items() if k.startswith("loss_"))
