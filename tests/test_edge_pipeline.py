@@ -143,3 +143,24 @@ def test_int8_keeps_the_mobilenet_branches_fp32_and_quantises_the_heads(edge_run
                    for n in graph.node)
     heads = onnx.load(str(parts["heads"])).graph
     assert any(n.op_type == "DequantizeLinear" for n in heads.node)
+
+
+def test_batch_norm_statistics_are_recomputed_over_the_data(rng):
+    """refresh_batch_norm: each MobileNet batch norm's running mean becomes its input's mean over
+    the whole data with the current weights (the trainer runs it after every epoch)."""
+    from avsc_edge.model import AVSCModel
+    from avsc_edge.training.train import refresh_batch_norm, stale_norm_backbones
+
+    features, clip, model_cfg = preset("edge", clip=dict(seconds=1.0, frame_size=64, num_frames=2),
+                                       model=dict(d=32, heads=4))
+    model = AVSCModel(model_cfg, features.n_mels)
+    log_mel = rng.standard_normal((6, 1, features.n_mels, 96)).astype(np.float32)
+    frames = rng.standard_normal((6, 2, 3, 64, 64)).astype(np.float32)
+    stem = model.visual.backbone.features[0]
+    stem[1].running_mean.fill_(5.0)
+    refresh_batch_norm(model, stale_norm_backbones(model, []), log_mel, frames, 3, "cpu")
+    with torch.no_grad():
+        want = stem[0](torch.from_numpy(frames).flatten(0, 1)).mean(dim=(0, 2, 3))
+    torch.testing.assert_close(stem[1].running_mean, want, rtol=1e-4, atol=1e-5)
+    assert stem[1].momentum == 0.1 and model.training            # the mode it was called in
+    assert stale_norm_backbones(model, [model.audio.backbone]) == [model.visual.backbone]
