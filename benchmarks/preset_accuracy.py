@@ -16,27 +16,19 @@ import json
 import time
 from pathlib import Path
 
+from ablation import int8_export, predict_split  # benchmarks/ablation.py: the same export and predictions
+
 from avsc_edge.config import TrainConfig, preset
+from avsc_edge.data import TauDataset
 from avsc_edge.training.train import train
 
 
 def agreement(checkpoint: Path, int8: Path, data: Path) -> dict:
-    from avsc_edge import Classifier
-    from avsc_edge.data import TauDataset
-
-    clips = [c.video for c in TauDataset(data).clips("evaluate")]
-    ref, q = Classifier(checkpoint), Classifier(int8)
-    same = [ref.predict(c).label == q.predict(c).label for c in clips]
+    """Top-1 agreement of the INT8 export with PyTorch over the evaluate clips (``predict`` each)."""
+    ds = TauDataset(data)
+    ref, q = predict_split(checkpoint, ds), predict_split(int8, ds)
+    same = [ref[k].label == q[k].label for k in ref]
     return {"top1_agreement": sum(same) / len(same), "clips": len(same)}
-
-
-def int8_export(checkpoint: Path, data: Path) -> Path:
-    from avsc_edge.export.pipeline import run_recipe
-    from avsc_edge.export.recipes import load_recipe
-
-    out = checkpoint.with_name("model.int8.onnx")
-    run_recipe(checkpoint, load_recipe("cpu-int8"), out, str(data))
-    return out
 
 
 def main() -> int:

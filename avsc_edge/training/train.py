@@ -366,7 +366,8 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
                disable=not progress or rank != 0, unit="epoch")
     for epoch in bar:
         model.train()
-        _freeze(loaded, epoch < train_cfg.freeze_epochs)
+        frozen = loaded if epoch < train_cfg.freeze_epochs else []
+        _freeze(loaded, bool(frozen))
         order = torch.randperm(len(train_fs), generator=gen).numpy()
         sums: dict[str, float] = {}
         n_batches = 0
@@ -391,7 +392,6 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
             n_batches += 1
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
-        frozen = loaded if epoch < train_cfg.freeze_epochs else []
         refresh_batch_norm(model, stale_norm_backbones(model, frozen), train_fs.log_mel, train_fs.frames,
                            train_cfg.batch_size, device)
         record = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0],
