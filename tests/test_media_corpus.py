@@ -51,6 +51,36 @@ def test_odd_rates_and_channel_counts(clf, content, tmp_path, sr, channels):
     assert media.load_audio(wav, 16000).shape[0] == 1
 
 
+MIC_ARRAYS = [(8, "m4a", "aac"), (8, "mkv", "aac"), (8, "mkv", "libopus"), (8, "wav", "pcm_s16le"),
+              (12, "wav", "pcm_s16le"), (16, "mka", "pcm_f32le"), (24, "mka", "pcm_f32le")]
+
+
+@pytest.mark.parametrize("channels,ext,codec", MIC_ARRAYS)
+def test_microphone_arrays_downmix_to_the_channel_mean(channels, ext, codec, tmp_path):
+    """8 and more channels (7.1, 7.1.4, 16- and 24-channel arrays): PyAV 18 crashed converting
+    planar frames of 8+ channels; the downmix is still the mean of every channel."""
+    rng = np.random.default_rng()
+    audio = (rng.standard_normal((channels, 24000)) * 0.1 + np.linspace(-0.2, 0.2, channels)[:, None])
+    audio = audio.astype(np.float32)
+    path = tmp_path / f"array.{ext}"
+    write_av(path, None, 0, audio, 48000, audio_codec=codec)
+    got = media.load_audio(path, 48000)[0]
+    if codec == "pcm_f32le":    # lossless: exactly the mean
+        np.testing.assert_allclose(got, audio.mean(axis=0), atol=1e-6)
+    else:                       # the mean's DC and level survive the codec
+        n = min(got.size, 24000)
+        assert abs(got[:n].mean() - audio.mean()) < 0.01 and 0.3 < got[:n].std() / audio.mean(axis=0).std() < 3
+
+
+def test_a_7_1_video_classifies_and_streams(clf, content, tmp_path):
+    frames, _ = content
+    audio = (np.random.default_rng().standard_normal((8, 48000 * 2)) * 0.1).astype(np.float32)
+    path = tmp_path / "surround.mkv"
+    write_av(path, frames, 5.0, audio, 48000, "libx264", "aac")
+    assert clf.predict(path).modalities == ("audio", "visual")
+    assert all(p.modalities == ("audio", "visual") for p in clf.stream(path, hop=0.5))
+
+
 def test_one_frame_video_and_short_audio(clf, content, tmp_path):
     frames, audio = content
     one = tmp_path / "one.mp4"

@@ -149,7 +149,7 @@ def write_av(path: Path, frames: np.ndarray | Iterable[np.ndarray] | None, fps: 
 
     import av
 
-    layouts = {1: "mono", 2: "stereo", 6: "5.1"}
+    layout = f"{audio.shape[0]}c" if audio is not None else None   # FFmpeg's default layout for that count
     with av.open(str(path), "w") as c:
         v = a = None
         if frames is not None:
@@ -162,7 +162,7 @@ def write_av(path: Path, frames: np.ndarray | Iterable[np.ndarray] | None, fps: 
                 v.options = {"preset": "ultrafast", "crf": "23"}
         if audio is not None:
             a = c.add_stream(audio_codec, rate=sr)
-            a.layout = layouts[audio.shape[0]]
+            a.layout = layout
         if v is not None:
             for f in frames:
                 for packet in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
@@ -171,10 +171,11 @@ def write_av(path: Path, frames: np.ndarray | Iterable[np.ndarray] | None, fps: 
                 c.mux(packet)
         if a is not None:
             fmt = a.codec_context.codec.audio_formats[0].name
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio, np.float32), format="fltp",
-                                            layout=layouts[audio.shape[0]])
+            # packed samples: PyAV 18 mishandles planar frames of 8 or more channels
+            interleaved = np.ascontiguousarray(np.asarray(audio, np.float32).T).reshape(1, -1)
+            af = av.AudioFrame.from_ndarray(interleaved, format="flt", layout=layout)
             af.sample_rate = sr
-            resampler = av.AudioResampler(format=fmt, layout=layouts[audio.shape[0]], rate=sr,
+            resampler = av.AudioResampler(format=fmt, layout=layout, rate=sr,
                                           frame_size=a.codec_context.frame_size or None)
             for chunk in resampler.resample(af) + resampler.resample(None):
                 for packet in a.encode(chunk):

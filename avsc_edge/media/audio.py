@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InputError, MediaError
 from .container import ffmpeg_errors, ffmpeg_message, first_stream, open_input, stream_start
 
-LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+MAX_CHANNELS = 64   # microphone arrays: 8, 16, 32 channels are common
 
 
 def check_sample_rate(rate: int) -> None:
@@ -29,10 +29,12 @@ class Resampler:
     default ``soxr_hq``, which ``librosa.load(sr=...)`` and PANNs use), streamed so that chunk
     boundaries change nothing (a stream equals the one-shot call sample for sample).
 
-    ``push_frame`` takes ``av.AudioFrame`` objects (any sample format and layout: libswresample
-    converts the format only), ``push_array`` float arrays ``[channels, samples]`` at ``rate``;
-    ``flush`` returns the delayed tail. ``mono=False`` keeps two channels (mono is duplicated; more
-    than two: libswresample's stereo downmix for frames, the first two for arrays)."""
+    ``push_frame`` takes ``av.AudioFrame`` objects (any sample format, layout and channel count:
+    libswresample converts the format only, to *packed* float, one plane whatever the channels:
+    PyAV 18 reads planar frames of 8 or more channels past their planes and crashes),
+    ``push_array`` float arrays ``[channels, samples]`` at ``rate``; ``flush`` returns the delayed
+    tail. ``mono=False`` keeps two channels (mono is duplicated; more than two: libswresample's
+    stereo downmix for frames, the first two for arrays)."""
 
     def __init__(self, sr: int, mono: bool = True) -> None:
         self.sr, self.mono = sr, mono
@@ -72,15 +74,15 @@ class Resampler:
         import av
 
         if self._formats is None:
-            self._formats = av.AudioResampler(format="fltp", layout=None if self.mono else "stereo")
-        parts = [f.to_ndarray() for f in self._formats.resample(frame)]
+            self._formats = av.AudioResampler(format="flt", layout=None if self.mono else "stereo")
+        parts = [_packed_samples(f) for f in self._formats.resample(frame)]
         if not parts:
             return self._empty()
         return self._resample(self._mix(np.concatenate(parts, axis=1)), int(frame.sample_rate))
 
     def push_array(self, x: np.ndarray, rate: int) -> np.ndarray:
-        if x.ndim != 2 or not 1 <= x.shape[0] <= len(LAYOUTS):
-            raise InputError(f"audio has shape {x.shape}; pass [channels, samples] with at most 8 channels")
+        if x.ndim != 2 or not 1 <= x.shape[0] <= MAX_CHANNELS:
+            raise InputError(f"audio has shape {x.shape}; pass [channels, samples] with at most {MAX_CHANNELS} channels")
         return self._resample(self._mix(np.asarray(x, np.float32)), int(rate))
 
     def flush(self) -> np.ndarray:
@@ -89,6 +91,11 @@ class Resampler:
         y = self._resample(np.zeros((self.channels, 0), np.float32), self._rate, last=True)
         self._soxr, self._rate = None, None
         return y
+
+
+def _packed_samples(frame) -> np.ndarray:
+    """A packed float frame -> ``[channels, samples]``."""
+    return frame.to_ndarray().reshape(-1, frame.layout.nb_channels).T
 
 
 def audio_blocks(path: str | os.PathLike, sr: int, mono: bool = True, block_seconds: float = 1.0,
@@ -187,7 +194,8 @@ def resample(waveform: np.ndarray, orig_sr: int, sr: int, mono: bool = True) -> 
     if x.ndim != 2 or x.shape[1] == 0:
         raise InputError(f"waveform must be [samples] or [channels, samples], got shape {np.shape(waveform)}")
     check_sample_rate(orig_sr)
-    if x.shape[0] > 8:
-        raise InputError(f"waveform has {x.shape[0]} channels; pass [channels, samples] with at most 8 channels")
+    if x.shape[0] > MAX_CHANNELS:
+        raise InputError(f"waveform has {x.shape[0]} channels; pass [channels, samples] with at most {MAX_CHANNELS} "
+                         "channels")
     r = Resampler(sr, mono)
     return np.ascontiguousarray(np.concatenate([r.push_array(x, orig_sr), r.flush()], axis=1), dtype=np.float32)
