@@ -239,7 +239,7 @@ def cmd_stream(args) -> int:
     if source is None and not args.microphone:
         raise ConfigError("'mic' streams the microphone: add --microphone (and a camera index instead of 'mic' "
                           "to add a camera)")
-    cfg = StreamConfig(hop=args.hop, smoothing=args.smoothing, retries=args.retries)
+    cfg = StreamConfig(hop=args.hop, smoothing=args.smoothing, retries=args.retries, timeout=args.timeout)
     mic = True if args.microphone else None
     if not args.json:
         for note in model_notes(clf.info):
@@ -483,8 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=float, default=1.0, help="seconds between predictions")
     p.add_argument("--smoothing", type=float, default=0.0, help="exponential smoothing of scores, 0..1")
     p.add_argument("--realtime", action="store_true", help="pace a file to its timestamps")
-    p.add_argument("--retries", type=int, default=5, help="re-open a lost network source this many times in a row "
-                   "(waiting 1, 2, 4, ... s)")
+    p.add_argument("--retries", type=int, default=5, help="re-open a lost network source at most this many times in "
+                   "all (waiting 1, 2, 4, ... s after failures in a row)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds a network source may send nothing before it "
+                   "counts as lost (and re-opened, within --retries)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "tensorrt"])
     p.add_argument("--decoder", choices=["auto", "cpu", "nvdec"], help="video decoder (default: auto)")
     p.add_argument("--threads", type=int)

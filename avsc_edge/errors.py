@@ -18,6 +18,11 @@ class MediaError(AVSCError):
     """A media file could not be read: missing, corrupt, truncated, or without the needed stream."""
 
 
+class SourceTimeoutError(MediaError):
+    """A network source sent nothing for longer than its timeout (distinct from Ctrl-C, which stays
+    ``KeyboardInterrupt``); streams re-open such a source within their retry budget."""
+
+
 class DatasetError(AVSCError):
     """A dataset tree does not follow the TAU Urban Audio-Visual Scenes 2021 layout."""
 

@@ -4,6 +4,9 @@
 ~30 ms on a 1280x720 clip, more than decoding the audio track. We pass ``skip_frame=all`` to the
 probe only (the decoders used afterwards are fresh contexts), which makes opening ~4x cheaper;
 the pixel format is learnt when the first frame is decoded.
+
+A local path is always opened as a file (:mod:`.protocols`): never as an FFmpeg protocol its name
+looks like, never through a playlist or list that refers to other files.
 """
 from __future__ import annotations
 
@@ -62,9 +65,15 @@ def open_input(path: str | os.PathLike, hwaccel=None):
     """An ``av`` input container for a local file, or :class:`MediaError`."""
     import av
 
+    from .protocols import local_options, local_url
+
     p = check_file(path)
     try:
-        return av.open(str(p), options=PROBE_OPTIONS, hwaccel=hwaccel)
+        return av.open(local_url(p), options=PROBE_OPTIONS, container_options=local_options(), hwaccel=hwaccel)
+    except av.error.ArgumentError as exc:
+        raise MediaError(f"{p}: FFmpeg refused it ({ffmpeg_message(exc)}): a playlist, concat list, image pattern "
+                         "or stream description that refers to other files or sockets is not opened; pass the media "
+                         "file itself") from exc
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise MediaError(f"{p}: not a readable media file ({ffmpeg_message(exc)}); is it truncated or "
                          "mislabelled?") from exc

@@ -3,10 +3,10 @@ file (or of a network resource that ends)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
+from ..media.container import check_file
 from .sources import device_events, file_events, is_network, reconnecting_events
 from .state import StreamConfig, StreamState
 
@@ -32,13 +32,9 @@ def stream_source(runner, source, hop: float = 1.0, realtime: bool = False, conf
         events = gst_events(str(source)[4:], sr, clip, rate, decoder, cfg.retries, cfg.backoff)
     elif is_network(str(source)):
         events = reconnecting_events(str(source), sr, rate, realtime, cfg.retries, cfg.backoff, clip.frame_size,
-                                     clip.frame_geometry)
+                                     clip.frame_geometry, cfg.timeout)
     else:
-        path = Path(os.fspath(source))
-        if not path.is_file():
-            from ..errors import MediaError
-
-            raise MediaError(f"{path}: file not found")
+        path = check_file(os.fspath(source))    # names a FIFO or a device for what it is
         events = file_events(path, sr, clip, realtime)
         state.start_at(0.0)
     end = None

@@ -16,9 +16,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import MediaError
+from ..errors import MediaError, SourceTimeoutError
 from ..media import Resampler, convert
 from ..media.container import ffmpeg_message
+from ..media.protocols import network_options
 
 log = logging.getLogger("avsc_edge")
 Event = tuple[str, np.ndarray, float]
@@ -112,18 +113,21 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
             frames.close()
 
 
-def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, realtime: bool = False,
-                 offset: float = 0.0, size: int | None = None, geometry: str = "squash") -> Iterator[Event]:
-    """Decode a container or network stream: mono audio resampled to ``sr``; RGB frames (brought
-    to ``size`` by ``geometry`` when given) at most ``frame_rate`` per second (others are skipped without
-    conversion). ``realtime`` paces the events to their timestamps; ``offset`` shifts every
-    timestamp (used across reconnects)."""
+def media_events(source: str, sr: int, frame_rate: float = 4.0, realtime: bool = False,
+                 offset: float = 0.0, size: int | None = None, geometry: str = "squash",
+                 timeout: float = 10.0) -> Iterator[Event]:
+    """Decode a network stream (only its scheme's protocols: :mod:`avsc_edge.media.protocols`):
+    mono audio resampled to ``sr``; RGB frames (brought to ``size`` by ``geometry`` when given) at
+    most ``frame_rate`` per second (others are skipped without conversion). ``realtime`` paces the
+    events to their timestamps; ``offset`` shifts every timestamp (used across reconnects). A
+    source silent for ``timeout`` seconds raises :class:`SourceTimeoutError`."""
     import av
 
+    options = network_options(source)
     try:
-        container = av.open(str(source), timeout=10.0 if is_network(str(source)) else None)
-    except av.error.ExitError:
-        raise KeyboardInterrupt from None   # Ctrl-C while FFmpeg waited for the network
+        container = av.open(source, timeout=timeout, container_options=options)
+    except av.error.ExitError:   # PyAV's interrupt callback: the timeout (Ctrl-C stays KeyboardInterrupt)
+        raise SourceTimeoutError(f"{source}: no answer within {timeout:g} s") from None
     except (av.error.FFmpegError, OSError) as exc:
         raise MediaError(f"{source}: cannot open ({ffmpeg_message(exc)})") from exc
     with container:
@@ -132,7 +136,7 @@ def media_events(source: str | os.PathLike, sr: int, frame_rate: float = 4.0, re
         try:
             yield from _decoded_events(container, sr, frame_rate, realtime, offset, size, geometry)
         except av.error.ExitError:
-            raise KeyboardInterrupt from None
+            raise SourceTimeoutError(f"{source}: no data for {timeout:g} s") from None
         except (av.error.FFmpegError, OSError) as exc:   # a server that died mid-stream, a cut file
             raise MediaError(f"{source}: stream broken ({ffmpeg_message(exc)})") from exc
 
@@ -164,42 +168,49 @@ def _decoded_events(container, sr: int, frame_rate: float, realtime: bool, offse
 
 
 def reconnecting_events(source: str, sr: int, frame_rate: float, realtime: bool, retries: int = 5,
-                        backoff: float = 1.0, size: int | None = None, geometry: str = "squash") -> Iterator[Event]:
+                        backoff: float = 1.0, size: int | None = None, geometry: str = "squash",
+                        timeout: float = 10.0) -> Iterator[Event]:
     """``media_events`` that re-opens a lost network stream with exponential back-off (see
     :func:`reconnecting`)."""
-    yield from reconnecting(lambda offset: media_events(source, sr, frame_rate, realtime, offset, size, geometry),
+    yield from reconnecting(lambda offset: media_events(source, sr, frame_rate, realtime, offset, size, geometry,
+                                                        timeout),
                             source, sr, is_network(source), is_live(source), retries, backoff)
 
 
 def reconnecting(open_events: Callable[[float], Iterator[Event]], source: str, sr: int, network: bool, live: bool,
                  retries: int = 5, backoff: float = 1.0) -> Iterator[Event]:
     """The events of ``open_events(offset)``, re-opened with exponential back-off when a network
-    source fails (a failed open or read, and for ``live`` sources also an end of stream);
-    timestamps continue on the wall clock across the outage (``offset``), so the stream sees (and
-    reports) the gap, and ``("reopened", [], outage seconds)`` comes before the first event after
-    it. A file, or a network resource that ends normally, just ends."""
-    attempt, offset, last_t, lost_at = 0, 0.0, 0.0, None
+    source fails (a failed open or read, a timeout, and for ``live`` sources also an end of
+    stream), at most ``retries`` times in all (a server that fails after every reopen does not
+    earn new retries); timestamps continue on the wall clock across the outage (``offset``), so
+    the stream sees (and reports) the gap, and ``("reopened", [], outage seconds)`` comes before
+    the first event after it. A file, or a network resource that ends normally, just ends."""
+    reopens, failures, offset, last_t, lost_at = 0, 0, 0.0, 0.0, None
     while True:
         try:
             for kind, data, t in open_events(offset):
                 if lost_at is not None:
                     yield "reopened", np.zeros(0, np.float32), time.monotonic() - lost_at
-                attempt, lost_at = 0, None
+                failures, lost_at = 0, None
                 if kind == "end" and live:
                     raise MediaError(f"{source}: live stream ended")
                 last_t = max(last_t, t + (data.shape[-1] / sr if kind == "audio" else 0.0))   # where it ends
                 yield kind, data, t
-            if not live or attempt >= retries:
+            if not live:
                 return
             raise MediaError(f"{source}: live stream ended")
         except MediaError as exc:
-            if not network or attempt >= retries:
+            if not network or reopens >= retries:
+                if network and reopens:
+                    raise type(exc)(f"{exc} (gave up after {reopens} re-open{'s' * (reopens != 1)}; "
+                                    "--retries sets how many)") from None
                 raise
             lost_at = lost_at or time.monotonic()
-            wait = backoff * 2 ** attempt
+            wait = backoff * 2 ** failures
             log.warning("%s: stream lost (%s); re-opening in %.1f s", source, exc, wait)
             time.sleep(wait)
-            attempt += 1
+            reopens += 1
+            failures += 1
             offset = last_t + (time.monotonic() - lost_at)
 
 

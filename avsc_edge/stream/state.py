@@ -42,9 +42,10 @@ class StreamConfig(JsonConfig):
     recomputes each window from its raw samples and frames. ``audio_margin``: tokens of real
     audio left of each incrementally computed token. ``max_jump``: a timestamp further than this
     from the stream clock (either way: a camera's clock reset, a bogus value) restarts the stream
-    (``stats["clock_restarts"]``). ``retries`` / ``backoff``: a lost network source is re-opened up
-    to ``retries`` times in a row, waiting ``backoff * 2**attempt`` seconds
-    (``stats["source_reopened"]``)."""
+    (``stats["clock_restarts"]``). ``retries`` / ``backoff``: a lost network source is re-opened at
+    most ``retries`` times in all, waiting ``backoff * 2**k`` seconds after the k-th failure in a
+    row (``stats["source_reopened"]``). ``timeout``: seconds a network source may send nothing
+    before it counts as lost (``SourceTimeoutError``; also the limit for opening it)."""
 
     hop: float = 1.0
     jitter: float = 0.02
@@ -57,6 +58,7 @@ class StreamConfig(JsonConfig):
     max_jump: float = 60.0
     retries: int = 5
     backoff: float = 1.0
+    timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0.01 <= self.hop <= 600:
@@ -70,6 +72,8 @@ class StreamConfig(JsonConfig):
         if not (0 <= self.retries <= 1000 and 0 <= self.backoff <= 60):
             raise ConfigError(f"StreamConfig needs retries in 0..1000 and backoff in 0..60 s, got {self.retries}, "
                               f"{self.backoff}")
+        if not 0.1 <= self.timeout <= 3600:
+            raise ConfigError(f"StreamConfig.timeout must be in 0.1..3600 s, got {self.timeout}")
         if not 0 <= self.audio_margin <= 16:
             raise ConfigError(f"StreamConfig.audio_margin must be in 0..16 tokens, got {self.audio_margin}")
 
