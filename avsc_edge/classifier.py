@@ -111,7 +111,8 @@ class Classifier:
                microphone: int | bool | None = None) -> Iterator[Prediction]:
         """Predictions every ``hop`` seconds over a rolling window of a live or recorded source: a
         file played as a stream, an ``rtsp://``/``http://``/``udp://`` URL (re-opened with back-off
-        when lost), a GStreamer pipeline or URI (``"gst:..."``, :mod:`avsc_edge.stream.gst`), or a
+        when lost), a GStreamer URI, path or camera (``"gst:..."``) or a trusted pipeline description
+        (``"gst-pipeline:..."``, :mod:`avsc_edge.stream.gst`), or a
         camera index (``None`` for none) with ``microphone=True`` (or a device index; needs
         ``sounddevice``). ``realtime`` paces a file to its timestamps. The end of a file flushes the
         last window by the same half-window rule as :meth:`predict`."""

@@ -476,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("stream", cmd_stream, "classify a file, URL or camera as a live stream: one line per hop")
     p.add_argument("source", help="file, rtsp:// / http:// / udp:// URL, camera index (0), 'mic', or a GStreamer "
-                   "source: 'gst:URI-or-path', 'gst:camera:0', 'gst:PIPELINE' with elements named video / audio")
+                   "source: 'gst:URI-or-path', 'gst:camera:0', or 'gst-pipeline:DESCRIPTION' (trusted input, like a "
+                   "shell command) with elements named video / audio")
     p.add_argument("--microphone", action="store_true", help="with a camera index: also capture the default "
                    "microphone (needs sounddevice)")
     p.add_argument("--model", required=True, help="any artifact: .safetensors, .onnx, .plan")

@@ -22,8 +22,8 @@ import pytest
 from avsc_edge import Classifier
 from avsc_edge.config import ClipConfig
 from avsc_edge.data import TauDataset
-from avsc_edge.errors import DependencyError
-from avsc_edge.stream.gst import Elements, choose_elements, describe
+from avsc_edge.errors import DependencyError, InputError, MediaError
+from avsc_edge.stream.gst import Elements, GstSpec, choose_elements, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "avsc_edge.cli"]
@@ -70,21 +70,31 @@ def test_the_decoder_choice_follows_the_environment(monkeypatch):
     assert choose_elements(JETSON.__contains__) == Elements("videoscale", False, "v4l2src")
 
 
-def test_pipelines_per_source_form():
-    cpu, jetson = Elements("videoscale", False, "v4l2src"), Elements("nvvidconv", True, "nvarguscamerasrc")
-    uri = describe("/data/clip.mp4", 16000, cpu)
-    assert uri.startswith("uridecodebin uri=file:///data/clip.mp4 name=src force-sw-decoders=true")
-    assert "videoscale name=avsc_scaler" in uri and "rate=16000" in uri
-    assert "nvvidconv name=avsc_scaler" in describe("rtsp://cam/1", 16000, jetson)
-    assert describe("camera:1", 16000, jetson).startswith("nvarguscamerasrc sensor-id=1 ")
-    assert describe("camera:0", 16000, cpu).startswith("v4l2src device=/dev/video0 ")
+def test_source_strings_parse_to_kinds_never_to_pipeline_text(tmp_path):
+    clip = tmp_path / "clip with space & bang!.mp4"
+    clip.write_bytes(b"x")
+    assert GstSpec.parse(f"gst:{clip}") == GstSpec("uri", "file://" + str(clip).replace(" ", "%20").replace("&", "%26")
+                                                  .replace("!", "%21"))
+    assert GstSpec.parse("gst:rtsp://cam/1").kind == "uri" and GstSpec.parse("gst:camera:1") == GstSpec("camera", "1")
+    assert GstSpec.parse("gst-pipeline:videotestsrc name=video").kind == "pipeline"
+    with pytest.raises(MediaError, match="file not found.*gst-pipeline:"):
+        GstSpec.parse("gst:videotestsrc ! fakesink")
+    for bad in ("gst:camera:abc", "gst:camera:-1", "gst:", "gst-pipeline: ", "gst:gopher://x/y"):
+        with pytest.raises(InputError):
+            GstSpec.parse(bad)
+
+
+def test_described_pipelines_get_the_sdk_tails():
+    cpu = Elements("videoscale", False, "v4l2src")
     teed = describe("v4l2src ! tee name=t t. ! queue ! fakesink t. ! queue name=video", 16000, cpu)
-    assert "video. ! videoscale" in teed and "audio." not in teed
+    assert "video. ! videoscale name=avsc_scaler" in teed and "audio." not in teed
+    assert "nvvidconv name=avsc_scaler" in describe("x name=video", 16000, Elements("nvvidconv", True, "v4l2src"))
+    assert "rate=16000" in describe("x name=audio", 16000, cpu)
 
 
 def test_without_gstreamer_a_gst_source_is_one_line(tiny_checkpoint):
     code = ("import sys; sys.modules['gi'] = None; from avsc_edge.cli import main; "
-            f"sys.exit(main(['stream', 'gst:videotestsrc name=video', '--model', r'{tiny_checkpoint}']))")
+            f"sys.exit(main(['stream', 'gst-pipeline:videotestsrc name=video', '--model', r'{tiny_checkpoint}']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     errors = [line for line in out.stderr.splitlines() if not line.startswith("stream: note:")]
     assert out.returncode == 2 and len(errors) == 1 and errors[0].startswith("avsc-edge stream: error:")
@@ -104,7 +114,7 @@ def test_cpp_exceptions_after_gstreamer_loaded_do_not_crash(gst):
 # -- real pipelines --------------------------------------------------------------------------------
 def test_test_sources_stream_through_the_classifier(gst, tiny_checkpoint):
     clf = Classifier(tiny_checkpoint)
-    pipeline = ("gst:videotestsrc num-buffers=90 pattern=ball ! video/x-raw,width=320,height=180,framerate=30/1 "
+    pipeline = ("gst-pipeline:videotestsrc num-buffers=90 pattern=ball ! video/x-raw,width=320,height=180,framerate=30/1 "
                 "! videoconvert name=video audiotestsrc num-buffers=150 samplesperbuffer=1024 wave=pink-noise ! "
                 "audio/x-raw,rate=44100,channels=2 ! audioconvert name=audio")
     preds = list(clf.stream(pipeline, hop=0.5))
@@ -118,7 +128,7 @@ def test_a_file_through_gstreamer_scores_as_predict(gst, tiny_checkpoint, tiny_d
     clf = Classifier(tiny_checkpoint)
     clip = TauDataset(tiny_dataset).clips("evaluate")[0].video
     source = (f"gst:{clip}" if form == "uri" else
-              f"gst:filesrc location={clip} ! decodebin name=d d. ! videoconvert name=video d. ! audioconvert name=audio")
+              f"gst-pipeline:filesrc location={clip} ! decodebin name=d d. ! videoconvert name=video d. ! audioconvert name=audio")
     streamed = list(clf.stream(source, hop=1.5))
     p = clf.predict(clip)
     assert len(streamed) == 1 and streamed[0].modalities == ("audio", "visual")
@@ -135,7 +145,7 @@ def test_frames_arrive_at_the_model_size_cropped_by_the_geometry(gst):
     # then the middle 48) keeps none of the red
     src = ("videotestsrc num-buffers=5 pattern=solid-color foreground-color=0xff00ff00 ! "
            "video/x-raw,width=320,height=180,format=RGB ! videobox left=-0 ! videoconvert name=video")
-    frames = [d for k, d, _ in GstSource(src, 16000, clip, max_rate=30).events() if k == "frame"]
+    frames = [d for k, d, _ in GstSource("gst-pipeline:" + src, 16000, clip, max_rate=30).events() if k == "frame"]
     assert frames and all(f.shape == (48, 48, 3) and f.dtype == np.uint8 for f in frames)
     assert abs(int(frames[0][..., 1].mean()) - 255) <= 2
 
@@ -239,3 +249,141 @@ def test_an_http_clip_cut_midway_ends_with_one_line_after_bounded_retries(tiny_c
     errors = [line for line in out.stderr.splitlines() if "error" in line]
     assert out.returncode == 2 and len(errors) == 1 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.count("re-opening") == 2 and took < 60
+
+
+# -- hostile sources -----------------------------------------------------------------------------
+def test_a_source_string_cannot_add_elements(gst, tiny_checkpoint, tiny_dataset, tmp_path):
+    """``gst:`` is a path or URI, a property value: pipeline syntax in it (or in a file's name) adds
+    nothing; the file named like that is simply read as a file."""
+    clip = TauDataset(tiny_dataset).clips("evaluate")[0].video
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    written = tmp_path / "written.bin"
+    injected = f"x.mp4 ! fakesink async=false filesrc location={clip} ! filesink location={written}"
+    out = subprocess.run([*CLI, "stream", f"gst:{injected}", "--model", str(tiny_checkpoint)],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 2 and "file not found" in out.stderr and not written.exists()
+    named = tmp_path / injected.replace("/", "_")
+    named.write_bytes(Path(clip).read_bytes())
+    assert list(Classifier(tiny_checkpoint).stream(f"gst:{named}", hop=1.5)) and not written.exists()
+    uri = f"file://{clip} ! filesink location={victim} decodebin"
+    with pytest.raises(MediaError):
+        list(Classifier(tiny_checkpoint).stream(f"gst:{uri}", hop=1.5))
+    assert victim.read_text() == "keep me\n"
+
+
+def test_an_http_playlist_cannot_pull_a_local_file_through_gstreamer(gst, tiny_checkpoint, tiny_dataset):
+    clip = TauDataset(tiny_dataset).clips("evaluate")[0].video
+
+    class Playlist(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = (f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.5,\nfile://{clip}\n"
+                    "#EXT-X-ENDLIST\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Playlist)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(MediaError, match="refused: it asked for a file source"):
+            list(Classifier(tiny_checkpoint).stream(f"gst:http://127.0.0.1:{server.server_address[1]}/live.m3u8",
+                                                    config=_quick()))
+    finally:
+        server.shutdown()
+
+
+def _quick(**kw):
+    from avsc_edge.stream import StreamConfig
+
+    return StreamConfig(hop=0.5, retries=0, timeout=2.0, **kw)
+
+
+@pytest.mark.parametrize("keep", ["audio", "video"])
+def test_a_file_with_one_track_ends(gst, tiny_checkpoint, tmp_path, keep):
+    from avsc_edge.data.synth import write_av
+
+    rng = np.random.default_rng()
+    path = tmp_path / f"{keep}.mkv"
+    write_av(path, rng.integers(0, 255, (8, 48, 64, 3), dtype=np.uint8) if keep == "video" else None, 4.0,
+             (rng.standard_normal((1, 32000)) * 0.1).astype(np.float32) if keep == "audio" else None, 16000)
+    t0 = time.monotonic()
+    preds = list(Classifier(tiny_checkpoint).stream(f"gst:{path}", config=_quick()))
+    assert preds and time.monotonic() - t0 < 30
+    assert all(p.modalities == (("audio",) if keep == "audio" else ("visual",)) for p in preds)
+
+
+def _endless_headers(conn) -> None:
+    conn.recv(4096)
+    conn.sendall(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n")
+    while True:
+        conn.sendall(b"X-Junk: " + b"a" * 1000 + b"\r\n")
+
+
+def _slow_loris(conn) -> None:
+    conn.recv(4096)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 100000000\r\n\r\n")
+    while True:
+        conn.sendall(b"\x00")
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("scheme,behaviour", [("rtsp", _endless_headers), ("http", _slow_loris)])
+def test_hostile_servers_are_bounded_in_time_and_memory(gst, tiny_checkpoint, scheme, behaviour):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=lambda: _swallow(behaviour, conn), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"gst:{scheme}://127.0.0.1:{sock.getsockname()[1]}/x"
+    t0 = time.monotonic()
+    proc = subprocess.Popen([*CLI, "stream", url, "--model", str(tiny_checkpoint), "--retries", "1", "--timeout", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read()
+    sock.close()
+    assert os.waitstatus_to_exitcode(status) == 2 and "Traceback" not in err, err
+    assert "no data" in err or "nothing arrived" in err or "stream broken" in err
+    assert time.monotonic() - t0 < 60 and usage.ru_maxrss < 1024 * 1024, (time.monotonic() - t0, usage.ru_maxrss)
+
+
+def _swallow(behaviour, conn) -> None:
+    try:
+        behaviour(conn)
+    except OSError:
+        pass
+
+
+def test_sigterm_ends_a_stream_stuck_on_a_hostile_server(gst, tiny_checkpoint):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    threading.Thread(target=lambda: _swallow(_endless_headers, sock.accept()[0]), daemon=True).start()
+    proc = subprocess.Popen([*CLI, "stream", f"gst:rtsp://127.0.0.1:{sock.getsockname()[1]}/x", "--model",
+                             str(tiny_checkpoint)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    sock.close()
+    assert proc.returncode == 130 and "Traceback" not in err and time.monotonic() - t0 < 15, err
+
+
+def test_wrong_samples_into_the_audio_appsink_are_a_clear_error(gst, tiny_checkpoint):
+    pipeline = ("gst-pipeline:audiotestsrc num-buffers=20 ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! "
+                "appsink name=avsc_audio sync=false")
+    with pytest.raises(MediaError, match="S16LE.*needs F32LE mono at 16000 Hz"):
+        list(Classifier(tiny_checkpoint).stream(pipeline, config=_quick()))

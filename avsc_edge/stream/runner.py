@@ -7,7 +7,7 @@ from typing import Iterator
 
 from ..errors import InputError
 from ..media.container import check_file
-from .sources import device_events, file_events, is_network, reconnecting_events
+from .sources import device_events, file_events, is_gst, is_network, reconnecting_events
 from .state import StreamConfig, StreamState
 
 
@@ -15,7 +15,8 @@ def stream_source(runner, source, hop: float = 1.0, realtime: bool = False, conf
                   microphone: int | bool | None = None, decoder: str | None = None) -> Iterator:
     """Predictions of ``runner`` (a :class:`~avsc_edge.runtime.runner.ModelRunner`) every hop over
     ``source``: a file path, a network URL, a camera index (or None) with an optional microphone
-    (see :meth:`avsc_edge.Classifier.stream`), or a ``gst:`` GStreamer source (:mod:`.gst`)."""
+    (see :meth:`avsc_edge.Classifier.stream`), or a GStreamer source (``gst:<path, URI or camera:N>``,
+    ``gst-pipeline:<trusted description>``: :mod:`.gst`)."""
     cfg = config or StreamConfig(hop=hop)
     info = runner.info
     sr, clip = info.feature_config.sr, info.clip_config
@@ -26,10 +27,10 @@ def stream_source(runner, source, hop: float = 1.0, realtime: bool = False, conf
     state = StreamState(runner, sr, cfg, "microphone" if source is None else str(source))
     if live:
         events = device_events(source, microphone, sr, rate)
-    elif str(source).startswith("gst:"):
+    elif is_gst(source):
         from .gst import gst_events
 
-        events = gst_events(str(source)[4:], sr, clip, rate, decoder, cfg.retries, cfg.backoff)
+        events = gst_events(source, sr, clip, rate, decoder, cfg.retries, cfg.backoff, cfg.timeout)
     elif is_network(str(source)):
         events = reconnecting_events(str(source), sr, rate, realtime, cfg.retries, cfg.backoff, clip.frame_size,
                                      clip.frame_geometry, cfg.timeout)

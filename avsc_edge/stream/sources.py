@@ -28,6 +28,11 @@ Event = tuple[str, np.ndarray, float]
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "udp://", "rtp://", "srt://", "tcp://")
 
 
+def is_gst(source) -> bool:
+    """A GStreamer source: ``gst:<path, URI or camera:N>`` or ``gst-pipeline:<description>``."""
+    return isinstance(source, str) and source.startswith(("gst:", "gst-pipeline:"))
+
+
 def is_network(source: str) -> bool:
     return "://" in source and not source.startswith("file://")
 
