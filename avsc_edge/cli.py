@@ -100,8 +100,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from .formats.artifact import artifact_files
+    from .runtime.outputs import PLOT_SUFFIXES, output_path
     from .training.evaluation import evaluate_artifact
 
+    if args.plot:
+        output_path(args.plot, "--plot", artifact_files(args.checkpoint), "a file of the model", PLOT_SUFFIXES)
     m = evaluate_artifact(args.checkpoint, args.dataset, args.split, args.plot, progress=not args.json)
     lines = [f"accuracy {m.accuracy:.3f}  log-loss {m.log_loss:.3f}  ({m.count} clips)"]
     lines += [f"  {k:<18} {v:.3f}" for k, v in m.class_accuracy.items()]
@@ -120,14 +124,14 @@ def _result_file(path: str | None, what: str):
 
 def cmd_predict(args) -> int:
     from .classifier import Classifier
-    from .formats.artifact import part_paths
+    from .formats.artifact import artifact_files
     from .runtime.inputs import DcaseCsvWriter, expand_inputs
 
     csv_out = _result_file(args.csv, "--csv")
     errors_path = args.errors or (f"{Path(args.csv).with_suffix('')}.errors.tsv" if csv_out else None)
     errors_out = _result_file(errors_path, "--errors")
     outputs = [f for f in (csv_out, errors_out) if f]
-    model_files = [args.model, *part_paths(args.model).values()]
+    model_files = artifact_files(args.model)
     for out in outputs:
         out.refuse_overwriting(model_files, "a file of the model")
     clf = Classifier(args.model, device=args.device, threads=args.threads, strict=args.strict,
@@ -270,9 +274,25 @@ def _bench_artifacts(args) -> tuple[list[str], str]:
     return artifacts, args.data or data
 
 
+def _bench_outputs(args, artifacts: list[str]) -> dict:
+    """--json / --markdown / --plot checked before any work: not a model file, of the right kind."""
+    from .formats.artifact import artifact_files
+    from .runtime.outputs import PLOT_SUFFIXES, output_path
+
+    inputs = [f for a in artifacts for f in artifact_files(a)]
+    wanted = {"json": (args.json if args.json != "-" else None, None), "markdown": (args.markdown, None),
+              "plot": (args.plot if not args.kernels else None, PLOT_SUFFIXES)}
+    return {k: output_path(path, f"--{k}", inputs, "a file of a benchmarked model", suffixes)
+            for k, (path, suffixes) in wanted.items() if path}
+
+
 def cmd_bench(args) -> int:
     from .bench.machine import describe_machine
+    from .runtime.outputs import write_output
 
+    if args.kernels and args.plot:
+        raise ConfigError("--plot draws the model rows; --kernels has no plot (use --json or --markdown)")
+    outputs = _bench_outputs(args, args.artifacts)
     machine = describe_machine()
     if args.kernels:
         from .bench.kernels import markdown, run
@@ -285,24 +305,25 @@ def cmd_bench(args) -> int:
         from .data import TauDataset
 
         artifacts, data = _bench_artifacts(args)
+        outputs = _bench_outputs(args, artifacts)
         clips = TauDataset(data).clips(args.split)[: args.clips]
         if not clips:
             raise ConfigError(f"{data}: no clips in split {args.split!r}")
         labels = np.array([SCENES.index(c.label) for c in clips])
         rows = []
-        for batch in [int(b) for b in str(args.batch).split(",")]:
+        for batch in args.batch:
             for a in artifacts:
                 rows.append(bench_artifact(a, clips, labels, batch, args.repeats, threads=args.threads,
                                            workers=args.workers,
                                            progress=None if args.json else (lambda m: print(m, file=sys.stderr))))
         text = table(rows)
         payload = rows_json(rows, machine)
-        if args.plot:
-            plot(rows, args.plot)
-    if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
-    if args.json and args.json != "-":
-        Path(args.json).write_text(json.dumps(payload, indent=1, default=str))
+        if "plot" in outputs:
+            plot(rows, outputs["plot"])
+    if "markdown" in outputs:
+        write_output(outputs["markdown"], text + "\n")
+    if "json" in outputs:
+        write_output(outputs["json"], json.dumps(payload, indent=1, default=str))
     if args.json == "-":
         print(json.dumps(payload, indent=1, default=str))
     else:
@@ -355,8 +376,11 @@ def cmd_info(args) -> int:
 
 def cmd_explain(args) -> int:
     from .classifier import Classifier
+    from .formats.artifact import artifact_files
     from .media import sample_frames
+    from .runtime.outputs import PLOT_SUFFIXES, output_path
 
+    out = output_path(args.out, "--out", [args.clip, *artifact_files(args.model)], "an input", PLOT_SUFFIXES)
     clf = Classifier(args.model, threads=args.threads)
     pred = clf.predict(args.clip)
     frames = None
@@ -365,10 +389,10 @@ def cmd_explain(args) -> int:
         frames, _ = sample_frames(args.clip, list((np.arange(args.frames) + 0.5) * duration / args.frames), size=160)
     except AVSCError as exc:   # an audio-only file: the picture has no frame strip
         logging.getLogger("avsc_edge").debug("no frames for the strip: %s", exc)
-    pred.plot(args.out, frames, title=f"{Path(args.clip).name}: {pred}")
-    _emit(args, {"out": args.out, "prediction": pred.to_dict()},
+    pred.plot(out, frames, title=f"{Path(args.clip).name}: {pred}")
+    _emit(args, {"out": str(out), "prediction": pred.to_dict()},
           f"{Path(args.clip).name}: {pred}\n" + "".join(f"  {e} -> {o} ({w:.2f})\n" for e, o, w in pred.attention)
-          + f"picture: {args.out}")
+          + f"picture: {out}")
     return 0
 
 
@@ -380,6 +404,31 @@ def cmd_demo(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=1, default=str))
     return 0
+
+
+MAX_STRIP_FRAMES = 64
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in ``low..high`` (argparse prints the one-line usage error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+    return parse
+
+
+def int_list(low: int, high: int) -> Callable[[str], list[int]]:
+    """An argparse type: comma-separated integers, each in ``low..high`` (e.g. ``1,8``)."""
+    one = bounded_int(low, high)
+
+    def parse(text: str) -> list[int]:
+        return [one(part.strip()) for part in text.split(",")]
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -506,9 +555,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifacts", nargs="*", help=".safetensors / .onnx files (default: the demo's)")
     p.add_argument("--data", help="TAU-layout dataset for accuracy and timing (default: the demo's)")
     p.add_argument("--split", default="evaluate")
-    p.add_argument("--clips", type=int, default=30)
-    p.add_argument("--batch", default="1", help="comma-separated batch sizes, e.g. 1,8")
-    p.add_argument("--repeats", type=int, default=2, help="passes over the clips (after one warm-up batch)")
+    p.add_argument("--clips", type=bounded_int(1, 100_000), default=30)
+    p.add_argument("--batch", type=int_list(1, 1024), default=[1], help="comma-separated batch sizes, e.g. 1,8")
+    p.add_argument("--repeats", type=bounded_int(1, 1000), default=2,
+                   help="passes over the clips (after one warm-up batch)")
     p.add_argument("--threads", type=int)
     p.add_argument("--demo-dir", help="where the demo models, the edge and base exports and the TAU-like clips live / "
                    "are built")
@@ -524,7 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("clip")
     p.add_argument("--model", required=True, help="any artifact: .safetensors, .onnx, .plan")
     p.add_argument("--out", default="explain.png", help="the PNG to write")
-    p.add_argument("--frames", type=int, default=8, help="frames in the strip")
+    p.add_argument("--frames", type=bounded_int(1, MAX_STRIP_FRAMES), default=8,
+                   help=f"frames in the strip (1..{MAX_STRIP_FRAMES})")
     p.add_argument("--threads", type=int)
 
     add("info", cmd_info, "versions and which kernel implementations are active")

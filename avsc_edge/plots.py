@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +16,21 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save(fig, path: str | os.PathLike, dpi: int) -> None:
+    """A figure written whole as PNG (a temporary renamed over ``path``: a link is replaced, never
+    written through), then closed."""
+    from .errors import InputError
+    from .formats.artifact import atomic_write
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"{path}: plots are written as PNG; name the file ...png")
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    finally:
+        pyplot().close(fig)
 
 
 def plot_confusion(confusion: list[list[int]], names: tuple[str, ...], path: str | os.PathLike, title: str = "") -> None:
@@ -36,8 +52,7 @@ def plot_confusion(confusion: list[list[int]], names: tuple[str, ...], path: str
     ax.set_ylabel("true")
     ax.set_title(title or "confusion matrix")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, 110)
 
 
 def plot_prediction(pred, path: str | os.PathLike, frames: np.ndarray | None = None, title: str | None = None) -> None:
@@ -55,8 +70,7 @@ def plot_prediction(pred, path: str | os.PathLike, frames: np.ndarray | None = N
     _plot_timeline(fig.add_subplot(grid[1, 0]), pred)
     _plot_presence(fig.add_subplot(grid[1, 1]), pred)
     _plot_attention(fig.add_subplot(grid[2, :]), pred)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save(fig, path, 80)
 
 
 def _plot_timeline(ax, pred) -> None:

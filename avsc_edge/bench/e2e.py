@@ -162,7 +162,7 @@ def table(rows: list[BenchRow]) -> str:
 def plot(rows: list[BenchRow], path: str | os.PathLike) -> None:
     """Two panels: latency per clip by stage (stacked bars, one per row), and latency against
     accuracy for the trained models."""
-    from ..plots import pyplot
+    from ..plots import pyplot, save
 
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 2]})
@@ -191,8 +191,7 @@ def plot(rows: list[BenchRow], path: str | os.PathLike) -> None:
         ax2.legend(fontsize=7)
     ax2.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, 110)
 
 
 def rows_json(rows: list[BenchRow], machine: dict) -> dict:

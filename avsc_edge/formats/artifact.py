@@ -203,6 +203,11 @@ def part_paths(model_path: str | os.PathLike) -> dict[str, Path]:
     return {part: p.with_name(f"{p.stem}.{part}{p.suffix}") for part in PARTS}
 
 
+def artifact_files(model_path: str | os.PathLike) -> list[Path]:
+    """Every file an artifact may consist of: the model and its split graphs' names."""
+    return [Path(model_path), *part_paths(model_path).values()]
+
+
 def model_parts(model_path: str | os.PathLike, missing_hint: str) -> dict[str, Path]:
     """The split graphs of a model, checked: each one present, a file of the model's own folder
     (a link that leads elsewhere is refused, as external data is)."""
