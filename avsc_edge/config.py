@@ -63,6 +63,12 @@ def _coerce(hint: Any, value: Any) -> Any:
     return value
 
 
+MAX_MODEL_RATE = 192_000        # Hz: a model's own sample rate
+MAX_SIZE = 4096                 # d, scenes, event and object slots, channels of a stage
+MAX_WINDOW_SAMPLES = 1 << 25    # samples in one model window (about 17 min at 32 kHz)
+MAX_WINDOW_MEL = 1 << 24        # log-mel values in one window (64 MB as float32)
+
+
 @dataclass(frozen=True)
 class FeatureConfig(JsonConfig):
     """Log-mel front end. Field names and meanings are librosa's.
@@ -101,10 +107,10 @@ class FeatureConfig(JsonConfig):
     norm_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.sr <= 0:
-            raise ConfigError(f"FeatureConfig.sr must be positive, got {self.sr}")
-        if self.n_fft < 16 or self.n_fft & (self.n_fft - 1):
-            raise ConfigError(f"FeatureConfig.n_fft must be a power of two >= 16, got {self.n_fft}")
+        if not 1000 <= self.sr <= MAX_MODEL_RATE:
+            raise ConfigError(f"FeatureConfig.sr must be in 1000..{MAX_MODEL_RATE} Hz, got {self.sr}")
+        if not 16 <= self.n_fft <= 65536 or self.n_fft & (self.n_fft - 1):
+            raise ConfigError(f"FeatureConfig.n_fft must be a power of two in 16..65536, got {self.n_fft}")
         if not 0 < self.hop_length <= 4 * self.n_fft:
             raise ConfigError(f"FeatureConfig.hop_length must be in 1..4*n_fft, got {self.hop_length}")
         if not 0 < self.effective_win_length <= self.n_fft:
@@ -232,10 +238,15 @@ class ModelConfig(JsonConfig):
             raise ConfigError(f"ModelConfig.variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.d % self.heads:
             raise ConfigError(f"ModelConfig.d ({self.d}) must be divisible by heads ({self.heads})")
-        if min(self.n_scenes, self.n_events, self.n_objects, self.d, self.heads) < 1:
-            raise ConfigError("ModelConfig sizes must all be >= 1")
-        if not self.audio_channels or not self.visual_channels:
-            raise ConfigError("ModelConfig needs at least one audio and one visual channel stage")
+        sizes = (self.n_scenes, self.n_events, self.n_objects, self.d, self.heads, *self.audio_channels,
+                 *self.visual_channels)
+        if min(sizes) < 1 or max(sizes) > MAX_SIZE or self.heads > 64:
+            raise ConfigError(f"ModelConfig sizes (scenes, slots, d, channels) must be in 1..{MAX_SIZE} and heads "
+                              "in 1..64; is the artifact corrupt?")
+        if not 1 <= len(self.audio_channels) <= 8 or not 1 <= len(self.visual_channels) <= 8:
+            raise ConfigError("ModelConfig needs 1..8 audio and visual channel stages")
+        if max(self.visual_blocks, default=0) > 16:
+            raise ConfigError("ModelConfig.visual_blocks must be 1..16 per stage")
         if len(self.visual_blocks) != len(self.visual_channels) or min(self.visual_blocks) < 1:
             raise ConfigError("ModelConfig.visual_blocks needs one count >= 1 per visual_channels stage")
         from .backbones import backbone
@@ -375,3 +386,20 @@ class ArtifactInfo(JsonConfig):
     @functools.cached_property
     def model_config(self) -> ModelConfig:
         return ModelConfig.from_dict(self.model)
+
+    def check(self) -> "ArtifactInfo":
+        """The configs parse, their sizes fit one window in memory, and the label sets fit the heads
+        (checked when an artifact is opened, before anything is allocated for it)."""
+        f, c, m = self.feature_config, self.clip_config, self.model_config
+        samples = int(round(c.seconds * f.sr))
+        if samples > MAX_WINDOW_SAMPLES or f.num_frames(samples) * f.n_mels > MAX_WINDOW_MEL:
+            raise ConfigError(f"a {c.seconds:g}-s window at {f.sr} Hz with {f.n_mels} mels is too large for one "
+                              f"window ({samples} samples, at most {MAX_WINDOW_SAMPLES})")
+        for name, names, size in (("labels", self.labels, m.n_scenes), ("events", self.events, m.n_events),
+                                  ("objects", self.objects, m.n_objects)):
+            if names and len(names) != size:
+                raise ConfigError(f"{len(names)} {name} for a model with {size}; the metadata does not match the "
+                                  "model")
+        if not self.labels:
+            raise ConfigError("no scene labels in the metadata")
+        return self

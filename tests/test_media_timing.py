@@ -49,7 +49,8 @@ def shifted_clip(path, seconds: float, audio_start: float, video_start: float = 
 def window_levels(path, seconds=2.5):
     features, clip = FeatureConfig(sr=SR), ClipConfig(seconds=seconds, num_frames=2, frame_size=16, frame_policy="exact")
     rec = Recording.from_files(path, path, features, clip)
-    out = [(w.log_mel.max(), float(w.frames.mean()), w.modalities) for w in rec.windows()]
+    out = [(w.log_mel.max() if w.log_mel is not None else None, float(w.frames.mean()), w.modalities)
+           for w in rec.windows()]
     return out, rec.notes
 
 
@@ -62,10 +63,11 @@ def brightness_of(normalised_mean: float) -> float:
 def test_audio_that_starts_after_the_video_is_placed_by_its_timestamps(tmp_path):
     path = shifted_clip(tmp_path / "late-audio.mkv", 10.0, audio_start=5.0)
     windows, notes = window_levels(path)
-    assert len(windows) == 4 and all(m == ("audio", "visual") for *_, m in windows)
-    loud = [level > -20 for level, _, _ in windows]
-    assert loud == [False, False, True, True]          # the tone starts at 5 s: window 2
-    assert any("audio track starts 5.00 s after the video" in n for n in notes)
+    # the windows before the tone hold no audio at all: the video alone decides them, not padded silence
+    assert [m for *_, m in windows] == [("visual",), ("visual",), ("audio", "visual"), ("audio", "visual")]
+    assert [level > -20 for level, _, _ in windows[2:]] == [True, True]          # the tone starts at 5 s: window 2
+    assert any("audio track starts 5.00 s after the video: windows before 5 s are classified from the video alone"
+               in n for n in notes)
     # frames of window 0 come from 0-2.5 s (brightness 0 and 25), not from where the audio began
     assert brightness_of(windows[0][1]) < 30
 
@@ -91,6 +93,17 @@ def test_a_stream_of_the_file_hears_the_audio_where_predict_does(tmp_path):
             frames.append((t, float(data.mean())))
     assert loud_from == pytest.approx(5.0, abs=0.01)
     assert frames[0][0] == pytest.approx(0.5) and frames[0][1] < 5
+
+
+def test_a_late_audio_track_leaves_the_first_windows_to_the_video_in_predict_and_stream(tiny_checkpoint, tmp_path):
+    from avsc_edge import Classifier
+
+    clf = Classifier(tiny_checkpoint)      # 1.5-s windows
+    path = shifted_clip(tmp_path / "late-audio.mkv", 6.0, audio_start=3.0)
+    p = clf.predict(path)
+    assert [w["modalities"] for w in p.windows] == [["visual"], ["visual"], ["audio", "visual"], ["audio", "visual"]]
+    streamed = list(clf.stream(path, hop=1.5))
+    assert [s.modalities for s in streamed] == [("visual",), ("visual",), ("audio", "visual"), ("audio", "visual")]
 
 
 def rotated_clip(path, degrees: int):

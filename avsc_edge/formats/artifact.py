@@ -112,7 +112,10 @@ def info_from_json(text: str | bytes, where: str) -> ArtifactInfo:
     except (ConfigError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{where}: invalid avsc-edge metadata ({exc})") from exc
     check_sdk_version(info.sdk_version, where)
-    return info
+    try:
+        return info.check()
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{where}: invalid avsc-edge metadata ({exc})") from exc
 
 
 def info_from_metadata(meta: dict[str, str], where: str) -> ArtifactInfo:

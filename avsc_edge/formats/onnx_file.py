@@ -16,6 +16,7 @@ from typing import Iterator
 from ..errors import ArtifactError
 
 MAX_DEPTH = 64
+MAX_FIELDS = 2_000_000   # fields walked in one file (a real model: some thousands of nodes, attributes, initializers)
 
 # field numbers (onnx.proto)
 MODEL_GRAPH, MODEL_METADATA, MODEL_FUNCTIONS = 7, 14, 25
@@ -51,6 +52,8 @@ def _fields(buf, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     while pos < end:
         key, pos = _varint(buf, pos, end)
         field, wire = key >> 3, key & 7
+        if field == 0:   # no protobuf message has a field 0: zeros, or not protobuf at all
+            raise _Corrupt("field number 0")
         if wire == 0:
             value, pos = _varint(buf, pos, end)
             yield field, wire, value, value
@@ -85,9 +88,18 @@ class _Walker:
         self.buf = buf
         self.metadata: dict[str, str] = {}
         self.external: list[tuple[str, str]] = []    # (tensor name, location)
+        self.walked = 0
+
+    def fields(self, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+        """:func:`_fields`, counted against :data:`MAX_FIELDS` for the whole file."""
+        for item in _fields(self.buf, start, end):
+            self.walked += 1
+            if self.walked > MAX_FIELDS:
+                raise _Corrupt(f"more than {MAX_FIELDS} fields")
+            yield item
 
     def model(self, start: int, end: int) -> None:
-        for f, w, a, b in _fields(self.buf, start, end):
+        for f, w, a, b in self.fields(start, end):
             if w != 2:
                 continue
             if f == MODEL_METADATA:
@@ -96,14 +108,14 @@ class _Walker:
             elif f == MODEL_GRAPH:
                 self.graph(a, b, 1)
             elif f == MODEL_FUNCTIONS:
-                for ff, fw, fa, fb in _fields(self.buf, a, b):
+                for ff, fw, fa, fb in self.fields(a, b):
                     if fw == 2 and ff == FUNCTION_NODE:
                         self.node(fa, fb, 2)
 
     def graph(self, start: int, end: int, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise _Corrupt("graphs nested too deeply")
-        for f, w, a, b in _fields(self.buf, start, end):
+        for f, w, a, b in self.fields(start, end):
             if w != 2:
                 continue
             if f == GRAPH_NODE:
@@ -114,10 +126,10 @@ class _Walker:
                 self.sparse(a, b)
 
     def node(self, start: int, end: int, depth: int) -> None:
-        for f, w, a, b in _fields(self.buf, start, end):
+        for f, w, a, b in self.fields(start, end):
             if w != 2 or f != NODE_ATTRIBUTE:
                 continue
-            for af, aw, aa, ab in _fields(self.buf, a, b):
+            for af, aw, aa, ab in self.fields(a, b):
                 if aw != 2:
                     continue
                 if af in (ATTR_T, ATTR_TENSORS):
@@ -128,13 +140,13 @@ class _Walker:
                     self.sparse(aa, ab)
 
     def sparse(self, start: int, end: int) -> None:
-        for f, w, a, b in _fields(self.buf, start, end):
+        for f, w, a, b in self.fields(start, end):
             if w == 2 and f in (SPARSE_VALUES, SPARSE_INDICES):
                 self.tensor(a, b)
 
     def tensor(self, start: int, end: int) -> None:
         name, external, location = "", False, None
-        for f, w, a, b in _fields(self.buf, start, end):
+        for f, w, a, b in self.fields(start, end):
             if f == TENSOR_DATA_LOCATION and w == 0:
                 external = a == 1
             elif f == TENSOR_NAME and w == 2:

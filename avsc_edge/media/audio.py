@@ -99,7 +99,8 @@ def _packed_samples(frame) -> np.ndarray:
 
 
 def audio_blocks(path: str | os.PathLike, sr: int, mono: bool = True, block_seconds: float = 1.0,
-                 max_seconds: float | None = None, timeline: dict | None = None) -> Iterator[np.ndarray]:
+                 max_seconds: float | None = None, timeline: dict | None = None,
+                 lead_silence: bool = True) -> Iterator[np.ndarray]:
     """The first audio track of ``path`` at ``sr`` as float32 ``[channels, samples]`` blocks of
     about ``block_seconds`` (the last one shorter). Multi-channel audio is downmixed to the mean of
     its channels (see :class:`Resampler`); ``max_seconds`` stops early. Raises :class:`MediaError`
@@ -109,7 +110,8 @@ def audio_blocks(path: str | os.PathLike, sr: int, mono: bool = True, block_seco
     shared with its video track, by the first packets' timestamps (headers are not reliable:
     Matroska's may say 0 for a track that starts later). The recording starts at the earlier
     track (``timeline["origin"]``, container seconds, known with the first block: frame times are
-    relative to it); audio that starts later is preceded by silence. ``audio_start`` and
+    relative to it); audio that starts later is preceded by silence (``lead_silence=False``: not,
+    for a caller that places the samples at ``audio_start`` itself). ``audio_start`` and
     ``video_start`` (once its first packet has been seen) are container seconds too."""
     import av
 
@@ -129,6 +131,7 @@ def audio_blocks(path: str | os.PathLike, sr: int, mono: bool = True, block_seco
                         placed = True
                         lead = _place_on_timeline(timeline, frame, stream, sr, resampler.channels)
                         lead = lead if budget is None else lead[:, :budget]
+                        lead = lead if lead_silence else lead[:, :0]
                         if lead.shape[1]:
                             emitted += lead.shape[1]
                             yield lead

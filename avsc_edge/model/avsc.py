@@ -165,6 +165,10 @@ def from_checkpoint(path) -> tuple[AVSCModel, ArtifactInfo]:
     from ..formats.checkpoint import load_checkpoint
 
     weights, info = load_checkpoint(path)
+    damaged = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if damaged:
+        raise ArtifactError(f"{path}: {len(damaged)} weight tensors hold NaN or inf ({damaged[:3]}); the checkpoint is "
+                            "damaged")
     model = AVSCModel(info.model_config, info.feature_config.n_mels)
     try:
         model.load_state_dict(weights)

@@ -35,9 +35,14 @@ def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ArtifactError(f"{path}: pretrained checkpoint not found (nothing is downloaded: pass a file you have)")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise ArtifactError(f"{path}: not a readable .safetensors file ({str(exc).splitlines()[0] if str(exc) else exc}); "
+                                "a PyTorch .pt/.pth file keeps its own suffix") from exc
     else:
         state = load_torch_weights(path)
     for wrapper in ("model", "state_dict"):

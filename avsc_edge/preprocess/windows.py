@@ -110,21 +110,36 @@ def _mono(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=0) if x.ndim == 2 else x
 
 
+MAX_VIDEO_WINDOWS = 10_000   # windows a video track may claim (27.8 h of 10-s windows)
+
+
 class FileFrames:
     """Frames of a video file, window by window, on the recording's clock (see
-    :class:`~avsc_edge.media.FrameSampler`); predict and file streams share it."""
+    :class:`~avsc_edge.media.FrameSampler`); predict and file streams share it. A track whose
+    header claims more than :data:`MAX_VIDEO_WINDOWS` windows is refused before any decoding (a
+    1-KB file whose two frames lie 10^7 s apart would otherwise be millions of windows)."""
 
     def __init__(self, path: MediaSource, clip: ClipConfig, decoder=None) -> None:
         self.sampler = media.FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance, decoder,
                                           clip.frame_geometry)
         self.start, self._length = self.sampler.start(), self.sampler.duration()
+        if self._length is not None and not self._length <= MAX_VIDEO_WINDOWS * clip.seconds:
+            self.sampler.close()
+            raise MediaError(f"{path}: the video track claims {self._length:.0f} s, more than {MAX_VIDEO_WINDOWS} "
+                             f"windows of {clip.seconds:g} s; cut the recording into parts (e.g. with ffmpeg -t)")
         self.place(self.start)
 
-    def place(self, origin: float) -> None:
+    def place(self, origin: float, start: float | None = None) -> None:
         """Recording time 0 is container time ``origin`` (the video's own start unless its audio
-        track starts earlier)."""
+        track starts earlier); ``start``: where the video's first packet lies, when it was seen
+        (a header probed without decoding may give the container's start instead)."""
         self.origin = origin
+        self.start = self.start if start is None else start
         self.duration = None if self._length is None else self._length + self.start - origin
+
+    def place_on(self, timeline: dict) -> None:
+        """Placed by the timeline :func:`~avsc_edge.media.audio_blocks` filled for one container."""
+        self.place(timeline["origin"], timeline.get("video_start"))
 
     def at(self, times: np.ndarray) -> np.ndarray:
         return self.sampler.sample(times + self.origin)[0]
@@ -224,7 +239,7 @@ class Recording:
             raise MediaError(f"{video or audio}: neither an audio nor a video track could be read")
         rec = cls(blocks, frames, features, clip, threads, max_windows, str(video or audio), host_features)
         if timeline and frames is not None and blocks is not None:
-            frames.place(timeline["origin"])
+            frames.place_on(timeline)
             rec.timeline = timeline
         return rec
 
@@ -294,16 +309,20 @@ class Recording:
         pool = ThreadPoolExecutor(1, thread_name_prefix="avsc-frames") if self._frames is not None else None
         audio_only_from = visual_only_from = None
         count, short_audio = 0, None
+        late_audio_windows = self._late_audio_windows()
         try:
             for index in range(self.max_windows or 2 ** 62):
                 has_video = self._frames is not None and (video_count is None or index < video_count)
                 pending = pool.submit(self._frames_for, index) if has_video else None  # decodes while audio does
                 wave = next(audio, None)
-                if wave is None and (pending is None or video_count is None):
+                if wave is not None and pending is not None and index < late_audio_windows:
+                    wave = None     # mostly the silence before a late audio track: the video alone decides
+                if wave is None and (pending is None or video_count is None) and index >= late_audio_windows:
                     if pending is not None:
                         pending.cancel()
                     break
-                if wave is None and self._audio is not None and visual_only_from is None:
+                if wave is None and self._audio is not None and visual_only_from is None \
+                        and index >= late_audio_windows:
                     visual_only_from = index
                 if wave is not None and wave.shape[-1] < n:
                     short_audio = (index, wave.shape[-1] / self.features.sr)
@@ -326,9 +345,17 @@ class Recording:
             self._settle_timings()
             self.notes += self._coverage_notes(count, audio_only_from, visual_only_from, short_audio)
             if self.timeline is not None:
-                self.notes += timeline_notes(self.timeline)
+                self.notes += timeline_notes(self.timeline, late_audio_windows * clip.seconds)
             if self._frames is not None:
                 self._frames.close()
+
+    def _late_audio_windows(self) -> int:
+        """Windows at the start that the audio track covers less than half of (it starts later than
+        the video in one container): they are classified from the video alone, as a stream does."""
+        if not self.timeline or self._frames is None:
+            return 0
+        lead = self.timeline["audio_start"] - self.timeline["origin"]
+        return max(0, math.ceil(lead / self.clip.seconds - 0.5 - 1e-9))
 
     def _coverage_notes(self, count: int, audio_only_from, visual_only_from, short_audio) -> list[str]:
         """What a user should know about how the windows cover the recording."""
@@ -377,12 +404,15 @@ def _normalize_unique(rgb: np.ndarray) -> np.ndarray:
     return normalize_frames(rgb[keep])[inverse]
 
 
-def timeline_notes(timeline: dict, threshold: float = 0.1) -> list[str]:
+def timeline_notes(timeline: dict, video_alone_until: float = 0.0, threshold: float = 0.1) -> list[str]:
     """What a user should know about tracks that start apart (container timestamps)."""
     notes, origin = [], timeline["origin"]
-    if timeline["audio_start"] - origin >= threshold:
-        notes.append(f"audio track starts {timeline['audio_start'] - origin:.2f} s after the video: silence stands in "
-                     "before it")
+    lead = timeline["audio_start"] - origin
+    if video_alone_until > 0:
+        notes.append(f"audio track starts {lead:.2f} s after the video: windows before {video_alone_until:g} s are "
+                     "classified from the video alone")
+    elif lead >= threshold:
+        notes.append(f"audio track starts {lead:.2f} s after the video: silence stands in before it")
     if timeline.get("video_start", origin) - origin >= threshold:
         notes.append(f"video track starts {timeline['video_start'] - origin:.2f} s after the audio: its first frame "
                      "stands in before it")

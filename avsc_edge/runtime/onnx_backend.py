@@ -109,3 +109,12 @@ def _check_inputs(session, names: tuple[str, ...], info, path) -> None:
                                                    for g, w in zip(got, want))):
             raise ArtifactError(f"{path}: input {name!r} has shape {list(shape)}, the model's metadata says "
                                 f"[batch, {', '.join('?' if w is None else str(w) for w in want)}]; re-export")
+    m = info.model_config
+    widths = {"scene_logits": m.n_scenes, "audio_logits": m.n_scenes, "visual_logits": m.n_scenes,
+              "event_logits": m.n_events, "object_logits": m.n_objects}
+    for output in session.get_outputs():
+        width = output.shape[-1] if output.shape else None
+        if output.name in widths and isinstance(width, int) and width != widths[output.name]:
+            raise ArtifactError(f"{path}: output {output.name!r} has {width} values, the model's metadata says "
+                                f"{widths[output.name]} (labels: {len(info.labels)}); the metadata does not belong to "
+                                "this graph: re-export")

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ArtifactError, InputError
 from ..formats.artifact import SCENE_HEADS, modalities_of
 from ..preprocess.frames import unique_frames
 from .prediction import Prediction, WindowAccumulator, model_notes
@@ -35,6 +35,9 @@ def select_outputs(out: dict[str, np.ndarray], has_audio: bool, has_video: bool)
     if len(modalities) == 2:
         result["event_to_object"] = out["event_to_object"]
     result = {k: np.asarray(v, np.float32) for k, v in result.items()}
+    if not np.isfinite(result["scene_logits"]).all():
+        raise ArtifactError("the model produced non-finite scene scores (NaN or inf) from finite inputs: its weights "
+                            "are damaged; re-train or re-export it")
     result["modalities"] = modalities
     return result
 

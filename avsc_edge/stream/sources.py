@@ -79,14 +79,15 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
         frames = None
     timeline: dict = {}
     seg = clip.seconds / clip.num_frames
-    k = 0
+    k, placed = 0, False
 
     def frames_until(limit: float) -> Iterator[Event]:
-        nonlocal k
+        nonlocal k, placed
         if frames is None:
             return
-        if "origin" in timeline and frames.origin != timeline["origin"]:
-            frames.place(timeline["origin"])
+        if "origin" in timeline and not placed:
+            frames.place_on(timeline)
+            placed = True
         while (k + 0.5) * seg <= limit and (frames.duration is None or (k + 0.5) * seg < frames.duration):
             t = (k + 0.5) * seg
             k += 1
@@ -97,7 +98,10 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
     try:
         try:
             for block in audio_blocks(path, sr, mono=True, block_seconds=block_seconds,
-                                      timeline=timeline if frames is not None else None):
+                                      timeline=timeline if frames is not None else None, lead_silence=False):
+                if pos == 0.0 and "origin" in timeline:   # a late audio track starts where it starts
+                    pos = timeline["audio_start"] - timeline["origin"]
+                    yield from frames_until(pos)
                 x = block[0]
                 if realtime:
                     _pace(wall, pos)

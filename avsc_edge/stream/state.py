@@ -200,7 +200,7 @@ class StreamState:
         """The end of the stream (a file's end, a closed push stream): the audio is padded as a
         whole recording is, and the windows ending up to the stream's end (``end`` when the source
         knows it, e.g. a file's duration; else its last data) are emitted; a stream shorter than one
-        window gets one window when it holds at least half a window."""
+        window gets one padded window, as ``predict`` gives it."""
         if self.finished or self.first_time is None:
             return []
         self.finished = True
@@ -210,10 +210,10 @@ class StreamState:
             self.audio.finish()
         out = self._emit_due([])
         held = self.now - self.first_time
-        if self.emitted == 0 and held >= 0.5 * self.clip.seconds:
+        if self.emitted == 0:   # as predict: a recording shorter than one window is one padded window
             pred = self._predict(self.first_time + self.clip.seconds,
                                  [f"the stream ({held:.1f} s) is shorter than the model's {self.clip.seconds:g}-s "
-                                  "window: it is padded"])
+                                  "window: it is padded"], whole=True)
             if pred is not None:
                 pred.timestamp = self.now     # not a time past the stream's end
                 out.append(pred)
@@ -308,13 +308,14 @@ class StreamState:
         return not (audio_waiting or video_waiting)
 
     # -- computation ---------------------------------------------------------------------------
-    def _audio_slots(self, end: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """Event slots of the window ending at ``end``, or None when audio is missing."""
+    def _audio_slots(self, end: float, whole: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """Event slots of the window ending at ``end``, or None when audio is missing (covers less
+        than half the window; ``whole``: the window is the whole stream, any audio counts)."""
         a = self.audio
         if a is None or not self._audio_alive(end):
             return None
         covered = min(a.end, end) - max(a.start, self._window_start(end))
-        if covered < 0.5 * self.clip.seconds:
+        if covered <= 0 or (covered < 0.5 * self.clip.seconds and not whole):
             return None
         e = min(self._audio_end_frame(end), a.count - 1)
         j1 = (e + 1) // self.stride - 1                # the last complete token
@@ -359,11 +360,11 @@ class StreamState:
         logits = np.stack([cache[t][1] for t, _ in picked])[None]
         return embs, logits
 
-    def _predict(self, end: float, notes: list[str]):
+    def _predict(self, end: float, notes: list[str], whole: bool = False):
         """The prediction for the window ending at ``end``; None when neither modality has data."""
         t0 = time.perf_counter()
         timings = {}
-        slots = self._audio_slots(end)
+        slots = self._audio_slots(end, whole)
         timings["audio_ms"] = (time.perf_counter() - t0) * 1e3
         if slots is None:
             notes.append("no audio received" if self.audio is None else "audio missing or stalled")
