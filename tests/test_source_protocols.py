@@ -129,3 +129,35 @@ def test_the_cli_retries_a_silent_server_within_its_budget_then_one_line(tiny_ch
     assert out.returncode == 2 and "interrupted" not in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert len(errors) == 1 and "no answer within 1 s" in errors[0] and "gave up after 1 re-open" in errors[0]
     assert out.stderr.count("re-opening") == 1 and len(held) == 2 and time.monotonic() - t0 < 60
+
+
+def test_a_server_that_always_cuts_off_gets_no_more_reopens_than_retries(tiny_checkpoint, tmp_path):
+    """Each open delivers predictions and then breaks: that used to earn a fresh budget every time."""
+    rng = np.random.default_rng(1)
+    clip = tmp_path / "long.mkv"
+    write_av(clip, rng.integers(0, 255, (60, 48, 64, 3), dtype=np.uint8), 10.0,
+             (rng.standard_normal((1, 16000 * 6)) * 0.1).astype(np.float32), 16000)
+    data = clip.read_bytes()
+    requests = []
+
+    class Cut(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "video/x-matroska")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: int(len(data) * 0.6)])
+            self.connection.close()
+
+        def log_message(self, *args):
+            pass
+
+    server, url = serve(Cut)
+    try:
+        out = subprocess.run([*CLI, "stream", url + "/long.mkv", "--model", str(tiny_checkpoint), "--retries", "1",
+                              "--hop", "0.5", "--json"], capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    assert out.stdout.count('"label"') >= 2 and "Traceback" not in out.stderr, out.stderr
+    assert len(requests) == 2 and out.stderr.count("re-opening") == 1
