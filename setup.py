@@ -118,7 +118,10 @@ ext = Pybind11Extension(
 setup(
     packages=find_packages(include=["avsc_edge", "avsc_edge.*"]) + ["avsc_edge.recipes"],
     package_dir={"avsc_edge.recipes": "export"},
-    package_data={"avsc_edge": ["py.typed", "vocab/*.txt"], "avsc_edge.recipes": ["*.json"]},
+    package_data={"avsc_edge": ["py.typed", "vocab/*.txt", "weights/*.onnx", "weights/parts/*.onnx",
+                                "weights/*.safetensors", "weights/*.json", "weights/*.md", "weights/LICENSE-*",
+                                "samples/*.webm", "samples/*.md", "samples/animals/*.mp3"],
+                  "avsc_edge.recipes": ["*.json"]},
     ext_modules=[ext],
     cmdclass={"build_ext": BuildExt},
 )

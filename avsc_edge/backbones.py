@@ -57,6 +57,9 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in (
              ("classifier.0", "classifier.3"), ("classifier.",), channels=lambda m: 960, int8_cpu=False),
     Backbone("mobilenet_v3_small", "visual", "torchvision mobilenet_v3_small", "ImageNet eval transform (224 px)",
              ("classifier.0", "classifier.3"), ("classifier.",), channels=lambda m: 576, int8_cpu=False),
+    Backbone("mobilenet_v1_025", "visual", "MobileNetV1 0.25 (Google's TFLite ImageNet model, converted by "
+             "scripts/bundle_weights.py)", "128-px centre crops of 87.5 %, pixels (x - 128) / 128",
+             ("classifier",), ("classifier.",), channels=lambda m: 256, int8_cpu=False),
 )}
 
 

@@ -22,8 +22,7 @@ EXAMPLES = {
     "synth": "avsc-edge synth --out data/synth --clips 200 --seed 0 --duration 10\n"
              "  avsc-edge synth --out data/tau-like --clips 20 --profile tau",
     "train": "avsc-edge train data/synth --out runs/tiny --preset tiny --epochs 30\n"
-             "  avsc-edge train TAU/ --out runs/edge --preset edge --audio-weights mn04_as_mAP_432.pt "
-             "--visual-weights mobilenet_v3_small-047dcff4.pth\n"
+             "  avsc-edge train TAU/ --out runs/edge --preset edge        # starts from the genuine weights inside\n"
              "  avsc-edge train TAU/ --out runs/base --preset base --audio-weights Cnn14.pth "
              "--visual-weights resnet18.pth --freeze-epochs 5 --backbone-lr-scale 0.1",
     "eval": "avsc-edge eval runs/tiny/model.safetensors data/synth --split evaluate --plot cm.png",
@@ -34,6 +33,9 @@ EXAMPLES = {
     "bench": "avsc-edge bench --batch 1,8 --clips 30 --json bench.json --plot bench.png",
     "explain": "avsc-edge explain clip.mp4 --model runs/tiny/model.safetensors --out explain.png",
     "info": "avsc-edge info --json",
+    "tag": "avsc-edge tag clip.mp4 --timeline\n"
+           "  avsc-edge tag recordings/ --json\n"
+           "  avsc-edge tag rtsp://127.0.0.1:8554/cam --hop 2",
 }
 
 
@@ -67,12 +69,20 @@ def _train_configs(args):
     features, clip, model = preset(args.preset, clip=clip, model=model)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         freeze_epochs=args.freeze_epochs, backbone_lr_scale=args.backbone_lr_scale)
+    audio_weights, visual_weights = args.audio_weights, args.visual_weights
+    if args.from_scratch and (audio_weights or visual_weights):
+        raise ConfigError("--from-scratch starts from random weights; drop it or the --audio-weights/--visual-weights")
+    if args.preset == "edge" and not args.from_scratch and not (audio_weights or visual_weights) \
+            and model.audio_width == 0.4:
+        from .tagging.bundle import edge_weights
+
+        audio_weights, visual_weights = map(str, edge_weights())   # the genuine weights the package ships
     pretrained = None
-    if args.audio_weights or args.visual_weights:
-        for path in (args.audio_weights, args.visual_weights):
+    if audio_weights or visual_weights:
+        for path in (audio_weights, visual_weights):
             if path and not Path(path).is_file():
                 raise ConfigError(f"{path}: pretrained weights not found (nothing is downloaded: pass a file you have)")
-        pretrained = PretrainedConfig(audio_weights=args.audio_weights, visual_weights=args.visual_weights,
+        pretrained = PretrainedConfig(audio_weights=audio_weights, visual_weights=visual_weights,
                                       events=args.events, objects=args.objects)
     return model, train, features, clip, pretrained
 
@@ -231,6 +241,54 @@ def cmd_export(args) -> int:
     _emit(args, {"artifact": str(result.artifact), "files": [str(f) for f in result.files],
                  "size_bytes": result.size_bytes, "report": rep}, "\n".join(lines))
     return 0
+
+
+def _is_live(source: str) -> bool:
+    from .stream.sources import is_gst, is_network
+
+    return source.isdigit() or source == "mic" or is_gst(source) or is_network(source)
+
+
+def _tag_line(label: str, events, objects, width: int = 3) -> str:
+    heard = ", ".join(f"{n} {p:.2f}" for n, p in events[:width]) or "-"
+    seen = ", ".join(f"{n} {p:.2f}" for n, p in objects[:width]) or "-"
+    return f"{label}  heard: {heard}  |  seen: {seen}"
+
+
+def cmd_tag(args) -> int:
+    from .tagging.tagger import Tagger
+
+    tagger = Tagger(top_k=args.top, threads=args.threads, decoder=args.decoder)
+    if len(args.sources) == 1 and _is_live(args.sources[0]):
+        from .stream.state import StreamConfig
+
+        source = args.sources[0]
+        source = int(source) if source.isdigit() else None if source == "mic" else source
+        cfg = StreamConfig(hop=args.hop, retries=args.retries, timeout=args.timeout)
+        for w in tagger.stream(source, config=cfg, microphone=True if args.microphone else None):
+            print(json.dumps({"end": round(w.end, 3), "events": w.events, "objects": w.objects}) if args.json else
+                  _tag_line(f"{w.end:8.2f}s", w.events, w.objects), flush=True)
+        return 0
+    ok = failed = 0
+    for name, tags in tagger.tag_many(args.sources):
+        if isinstance(tags, Exception):
+            failed += 1
+            _say(json.dumps({"path": name, "error": str(tags)}) if args.json else
+                 f"{_one_line(name)}: error: {_one_line(str(tags).removeprefix(f'{name}: '))}",
+                 None if args.json else sys.stderr)
+            continue
+        ok += 1
+        if args.json:
+            _say(json.dumps({"path": name, **tags.to_dict()}))
+            continue
+        lines = [_tag_line(f"{_one_line(name)}:", tags.events, tags.objects)]
+        lines += [f"  note: {_one_line(n)}" for n in tags.notes]
+        if args.timeline:
+            lines += [_tag_line(f"  {w.start:g}-{w.end:g} s", w.events, w.objects) for w in tags.windows]
+        _say("\n".join(lines))
+    if ok + failed > 1 or failed:
+        print(f"tag: {ok} ok, {failed} failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_stream(args) -> int:
@@ -481,13 +539,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--window", type=float, help="model window in seconds (default: the preset's, 10)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.safetensors (same settings)")
-    p.add_argument("--audio-weights", help="the audio backbone's checkpoint (base: PANNs Cnn14.pth; edge: EfficientAT "
-                   "mn04_as / mn10_as .pt), and its tagger head for presence on datasets without tags")
-    p.add_argument("--visual-weights", help="the visual backbone's torchvision checkpoint (base: resnet18.pth; edge: "
-                   "mobilenet_v3_small.pth), and its ImageNet head as the object tagger")
+    p.add_argument("--audio-weights", help="the audio backbone's checkpoint (base: PANNs Cnn14.pth; edge: the shipped "
+                   "mn04_as by default, or EfficientAT's mn10_as .pt with --audio-width 1.0), and its tagger head for "
+                   "presence on datasets without tags")
+    p.add_argument("--visual-weights", help="the visual backbone's checkpoint (base: torchvision resnet18.pth; edge: "
+                   "the shipped MobileNetV1 0.25 by default), and its ImageNet head as the object tagger")
     p.add_argument("--events", default="top:16", help="event slots when the taggers supervise presence: top:K "
                    "(most present AudioSet classes on the training set), comma-separated names, or @FILE")
     p.add_argument("--objects", default="top:16", help="object slots likewise (ImageNet classes)")
+    p.add_argument("--from-scratch", action="store_true", help="edge: start from random weights instead of the "
+                   "genuine mn04_as and MobileNetV1 weights the package ships")
     p.add_argument("--freeze-epochs", type=int, default=0, help="keep the pretrained backbones frozen this many epochs")
     p.add_argument("--backbone-lr-scale", type=float, default=1.0, help="then fine-tune them at lr x this")
 
@@ -523,6 +584,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write only the split graphs the SDK runs, not the full graph for other runtimes: the "
                         "weights are stored once (about half the size); -o still names the model")
 
+    p = add("tag", cmd_tag, "what is heard and seen: AudioSet events and ImageNet objects per window, from the genuine "
+            "taggers inside the package (EfficientAT mn04_as, MobileNetV1 0.25; no model to bring)")
+    p.add_argument("sources", nargs="+", help="files, globs, folders; or one live source: URL, gst:..., camera index, "
+                   "'mic' (with --microphone)")
+    p.add_argument("--top", type=bounded_int(1, 100), default=5, help="classes per window and per recording")
+    p.add_argument("--timeline", action="store_true", help="also print each window's tags (plain output)")
+    p.add_argument("--hop", type=float, default=2.0, help="live sources: seconds between tag lines")
+    p.add_argument("--microphone", action="store_true", help="with a camera index or 'mic': capture the microphone")
+    p.add_argument("--retries", type=int, default=5, help="live network sources: re-opens in all")
+    p.add_argument("--timeout", type=float, default=10.0, help="live network sources: seconds without data")
+    p.add_argument("--decoder", choices=["auto", "cpu", "nvdec"], help="video decoder (default: auto)")
+    p.add_argument("--threads", type=int)
+
     p = add("stream", cmd_stream, "classify a file, URL or camera as a live stream: one line per hop")
     p.add_argument("source", help="file, rtsp:// / http:// / udp:// URL, camera index (0), 'mic', or a GStreamer "
                    "source: 'gst:URI-or-path', 'gst:camera:0', or 'gst-pipeline:DESCRIPTION' (trusted input, like a "
@@ -546,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "tiny models, the edge and the paper-sized base presets (untrained: latency "
                                    "only), each as PyTorch, ONNX FP32 and ONNX INT8, on TAU-like 1280x720 30-fps "
                                    "clips.\n\nWhich preset: tiny (16 kHz, 64-px frames, small CNNs) for tests, demos "
-                                   "and a first look; edge (EfficientAT mn04 + MobileNetV3-Small, pretrained-ready, "
+                                   "and a first look; edge (EfficientAT mn04 + MobileNetV1 0.25, genuine weights inside, "
                                    "~10x less compute than base) for CPUs and Jetsons that share their GPU; base "
                                    "(the paper's CNN14 + ResNet-18) for accuracy on a GPU or a server.",
                        epilog=f"example:\n  {EXAMPLES['bench']}\n  avsc-edge bench --kernels",

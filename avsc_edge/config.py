@@ -162,6 +162,7 @@ class FeatureConfig(JsonConfig):
 
 FRAME_POLICIES = ("keyframe", "exact")
 FRAME_GEOMETRIES = ("squash", "center_crop")
+FRAME_NORMS = ("imagenet", "inception")
 
 
 @dataclass(frozen=True)
@@ -174,9 +175,11 @@ class ClipConfig(JsonConfig):
     ``"exact"`` decodes up to the frame nearest each time. ``frame_geometry`` brings a frame to
     ``frame_size``: ``"squash"`` scales the whole frame (any aspect ratio) to the square;
     ``"center_crop"`` is torchvision's ImageNet eval transform (short side to 256/224 of the size,
-    centred square crop), the one pretrained ImageNet weights expect. Training and inference use
-    the same policy and geometry (they travel in the artifact; artifacts without the field were
-    made with ``"squash"``)."""
+    centred square crop), the one pretrained ImageNet weights expect. ``frame_norm`` scales the
+    pixels as the visual weights were trained: ``"imagenet"`` (torchvision: ImageNet mean and
+    standard deviation) or ``"inception"`` (TensorFlow's MobileNets: ``(x - 128) / 128``).
+    Training and inference use the same policy, geometry and scaling (they travel in the
+    artifact; artifacts without the fields were made with ``"squash"`` and ``"imagenet"``)."""
 
     seconds: float = 10.0
     num_frames: int = 4
@@ -185,6 +188,7 @@ class ClipConfig(JsonConfig):
     frame_policy: str = "keyframe"
     keyframe_tolerance: float = 2.0
     frame_geometry: str = "squash"
+    frame_norm: str = "imagenet"
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.seconds <= 600:
@@ -200,6 +204,8 @@ class ClipConfig(JsonConfig):
         if self.frame_geometry not in FRAME_GEOMETRIES:
             raise ConfigError(f"ClipConfig.frame_geometry must be one of {FRAME_GEOMETRIES}, "
                               f"got {self.frame_geometry!r}")
+        if self.frame_norm not in FRAME_NORMS:
+            raise ConfigError(f"ClipConfig.frame_norm must be one of {FRAME_NORMS}, got {self.frame_norm!r}")
 
 
 VARIANTS = ("audio", "visual", "av", "av_ceoa", "av_ceoa_sf")
@@ -290,18 +296,18 @@ PRESETS: dict[str, dict[str, dict]] = {
              "clip": dict(seconds=10.0, num_frames=8, frame_size=224, frame_geometry="center_crop"),
              "model": dict(d=256, heads=8, audio_channels=(64, 128, 256, 512, 1024, 2048),
                            visual_channels=(64, 128, 256, 512), visual_blocks=(2, 2, 2, 2))},
-    # mobile-sized pretrained backbones with their own front ends: EfficientAT's mn (width 0.4 =
-    # mn04_as; 1.0 = mn10_as) on its AugmentMelSTFT features (32 kHz, pre-emphasis, 800-sample
-    # symmetric Hann in a 1024 FFT, hop 320, 128 Kaldi mels up to 15 kHz, (ln(x + 1e-5) + 4.5) / 5)
-    # and torchvision's mobilenet_v3_small on 224-px centre crops (mobilenet_v3_large: better
-    # ImageNet tagger, twice the visual cost); 3 frames per 10-s window (one per 3.3 s: the model
-    # alone 10.5 ms vs 12.0 with 4, benchmarks/README.md R3.5)
+    # mobile-sized genuine pretrained backbones with their own front ends, shipped in the package
+    # (avsc_edge/weights): EfficientAT's mn04_as (width 0.4; 1.0 = mn10_as) on its AugmentMelSTFT
+    # features (32 kHz, pre-emphasis, 800-sample symmetric Hann in a 1024 FFT, hop 320, 128 Kaldi
+    # mels up to 15 kHz, (ln(x + 1e-5) + 4.5) / 5) and Google's MobileNetV1 0.25/128 on 128-px
+    # centre crops scaled (x - 128) / 128 (14 MFLOPs a frame, 21x less than MobileNetV2:
+    # docs/genuine-weights.md); 3 frames per 10-s window
     "edge": {"features": dict(sr=32000, n_fft=1024, win_length=800, hop_length=320, n_mels=128, fmin=0.0,
                               fmax=15000.0, pad_mode="reflect", preemphasis=0.97, periodic=False, mel_scale="kaldi",
                               log="ln", log_offset=1e-5, norm_shift=4.5, norm_scale=5.0),
-             "clip": dict(seconds=10.0, num_frames=3, frame_size=224, frame_geometry="center_crop"),
-             "model": dict(d=128, heads=4, audio_backbone="mn", audio_width=0.4,
-                           visual_backbone="mobilenet_v3_small")},
+             "clip": dict(seconds=10.0, num_frames=3, frame_size=128, frame_geometry="center_crop",
+                          frame_norm="inception"),
+             "model": dict(d=128, heads=4, audio_backbone="mn", audio_width=0.4, visual_backbone="mobilenet_v1_025")},
 }
 
 

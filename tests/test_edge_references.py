@@ -72,7 +72,7 @@ def test_edge_preset_names_the_efficientat_front_end():
     assert (FEATURES.sr, FEATURES.n_fft, FEATURES.effective_win_length, FEATURES.hop_length) == (32000, 1024, 800, 320)
     assert (FEATURES.n_mels, FEATURES.fmin, FEATURES.effective_fmax) == (128, 0.0, 15000.0)
     assert (FEATURES.preemphasis, FEATURES.periodic, FEATURES.mel_scale, FEATURES.log) == (0.97, False, "kaldi", "ln")
-    assert (MODEL.audio_backbone, MODEL.visual_backbone) == ("mn", "mobilenet_v3_small")
+    assert (MODEL.audio_backbone, MODEL.visual_backbone) == ("mn", "mobilenet_v1_025")
 
 
 @pytest.mark.parametrize("samples", [32000 * 3 + 137, 4001, 1025])

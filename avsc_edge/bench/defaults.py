@@ -93,5 +93,5 @@ def default_artifacts(out: Path, log: Callable[[str], None], progress: bool = Tr
     return artifacts, str(data)
 
 
-PRESET_SUMMARY = {"edge": "EfficientAT mn04 + MobileNetV3-Small, their front ends",
+PRESET_SUMMARY = {"edge": "EfficientAT mn04 + MobileNetV1 0.25, their front ends",
                   "base": "CNN14 + ResNet-18 sized, paper front ends"}

@@ -130,6 +130,7 @@ def trace_to_onnx(module, args: tuple, input_names: list[str], output_names: lis
     try:
         with warnings.catch_warnings():  # the TorchScript exporter announces its own deprecation
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)   # SAME padding from static frame sizes
             torch.onnx.export(module.eval(), args, str(tmp), input_names=input_names, output_names=output_names,
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
         return onnx.load(str(tmp))

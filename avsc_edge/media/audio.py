@@ -41,6 +41,7 @@ class Resampler:
         self._formats = None          # libswresample: sample format (and, for stereo, layout) only
         self._soxr = None
         self._rate: int | None = None
+        self._counts = [0, 0]         # samples in and out at the current rate
 
     @property
     def channels(self) -> int:
@@ -63,12 +64,19 @@ class Resampler:
             self._rate = rate
             self._soxr = None if rate == self.sr else soxr.ResampleStream(rate, self.sr, self.channels,
                                                                           dtype="float32", quality="HQ")
+            self._counts = [0, 0]
             if tail.shape[1]:
                 return np.concatenate([tail, self._resample(x, rate, last)], axis=1)
         if self._soxr is None:
             return np.ascontiguousarray(x, np.float32)
         y = self._soxr.resample_chunk(np.ascontiguousarray(x.T if not self.mono else x[0], np.float32), last=last)
-        return np.ascontiguousarray(y[None] if self.mono else y.T)
+        y = np.ascontiguousarray(y[None] if self.mono else y.T)
+        self._counts[0] += x.shape[1]
+        self._counts[1] += y.shape[1]
+        if last:   # librosa.resample's length: ceil(n * sr / rate), zero-padded (what load, PANNs and EfficientAT see)
+            short = -(-self._counts[0] * self.sr // self._rate) - self._counts[1]
+            y = np.pad(y, ((0, 0), (0, max(short, 0))))
+        return y
 
     def push_frame(self, frame) -> np.ndarray:
         import av

@@ -8,6 +8,7 @@ from ..backbones import audio_backbone, visual_backbone
 from ..config import ModelConfig
 from .backbones import AudioBackbone, VisualBackbone
 from .mobilenet import MobileNetAudio, MobileNetVisual
+from .mobilenet_v1 import MobileNetV1Visual
 
 
 def build_audio_backbone(model: ModelConfig, n_mels: int) -> nn.Module:
@@ -23,4 +24,6 @@ def build_visual_backbone(model: ModelConfig) -> nn.Module:
     name = visual_backbone(model).name
     if name.startswith("mobilenet_v3_"):
         return MobileNetVisual(name.removeprefix("mobilenet_v3_"))
+    if name == "mobilenet_v1_025":
+        return MobileNetV1Visual(0.25)
     return VisualBackbone(model.visual_channels, model.visual_blocks)

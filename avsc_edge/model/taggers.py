@@ -27,6 +27,7 @@ from ..config import ModelConfig
 from ..errors import ArtifactError
 from .backbones import AudioBackbone, VisualBackbone
 from .mobilenet import MobileNetAudio, MobileNetVisual, classifier, head_channels
+from .mobilenet_v1 import MobileNetV1ImageTagger
 from .pretrained import load_into, read_state
 
 AUDIOSET_CLASSES = 527
@@ -124,8 +125,12 @@ def load_image_tagger(path: str | os.PathLike, model: ModelConfig) -> nn.Module:
     ``conv1.*``, ``layerN.M.*``, ``fc.*``; MobileNetV3: ``features.*``, ``classifier.0/3.*``)."""
     entry = visual_backbone(model)
     classes = _classes(read_state(path), entry, IMAGENET_CLASSES)
-    tagger = MobileNetImageTagger(entry.name.removeprefix("mobilenet_v3_"), classes) \
-        if entry.name.startswith("mobilenet_v3_") else ImageTagger(model.visual_channels, model.visual_blocks, classes)
+    if entry.name == "mobilenet_v1_025":
+        tagger = MobileNetV1ImageTagger(0.25, classes)
+    elif entry.name.startswith("mobilenet_v3_"):
+        tagger = MobileNetImageTagger(entry.name.removeprefix("mobilenet_v3_"), classes)
+    else:
+        tagger = ImageTagger(model.visual_channels, model.visual_blocks, classes)
     return _load(tagger, path, entry)
 
 

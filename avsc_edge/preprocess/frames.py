@@ -1,4 +1,4 @@
-"""Frames for the visual branch: checks, ImageNet normalisation, exact-copy detection."""
+"""Frames for the visual branch: checks, pixel scaling (ImageNet's or Inception's), exact-copy detection."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,16 +7,21 @@ from ..config import ClipConfig
 from ..errors import InputError
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-
-
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# per ClipConfig.frame_norm: (mean, std) of the pixels scaled to 0..1
+NORMS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+         "inception": (np.full(3, 128 / 255, np.float32), np.full(3, 128 / 255, np.float32))}   # (x - 128) / 128
 
 
-def normalize_frames(rgb: np.ndarray) -> np.ndarray:
+def normalize_frames(rgb: np.ndarray, norm: str = "imagenet") -> np.ndarray:
     """RGB uint8 ``[T, S, S, 3]`` (already at the model's size) -> float32 ``[T, 3, S, S]``,
-    ImageNet-normalised as torchvision's ResNets expect."""
-    scale = (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32)
-    shift = (-IMAGENET_MEAN / IMAGENET_STD).astype(np.float32)
+    scaled as the visual weights expect (``ClipConfig.frame_norm``): ImageNet's mean and standard
+    deviation (torchvision) or ``(x - 128) / 128`` (TensorFlow's MobileNets)."""
+    if norm not in NORMS:
+        raise InputError(f"frame normalisation must be one of {sorted(NORMS)}, got {norm!r}")
+    mean, std = NORMS[norm]
+    scale = (1.0 / (255.0 * std)).astype(np.float32)
+    shift = (-mean / std).astype(np.float32)
     x = np.empty((len(rgb), 3, *np.shape(rgb)[1:3]), np.float32)
     for c in range(3):   # one fused pass per channel, written straight in [T, 3, S, S] order
         np.multiply(rgb[..., c], scale[c], out=x[:, c], dtype=np.float32)
@@ -57,7 +62,8 @@ def unique_frames(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def preprocess_frames(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
     """RGB uint8 ``[T, H, W, 3]`` of any size -> float32 ``[T, 3, S, S]``: brought to the model's
     size by the clip's frame geometry through libswscale (the path decoded files take) and
-    ImageNet-normalised."""
+    scaled by its ``frame_norm``."""
     from ..media import resize_frames
 
-    return normalize_frames(resize_frames(check_frames(frames), clip.frame_size, clip.frame_geometry))
+    return normalize_frames(resize_frames(check_frames(frames), clip.frame_size, clip.frame_geometry),
+                            clip.frame_norm)

@@ -181,6 +181,9 @@ class Recording:
         self.timeline: dict | None = None     # where the tracks of one container start (media.audio_blocks)
         self._normalize_s = 0.0
         self._audio_samples, self._audio_peak = 0, 0.0
+        # a window shorter than the model's (a short clip, a trailing part) is padded with silence;
+        # False keeps it at its own length (taggers that pool over time, as EfficientAT tags a clip)
+        self.pad_short = True
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -289,7 +292,7 @@ class Recording:
             times = np.minimum(times, self._frames.duration)
         rgb = self._frames.at(times)
         t0 = time.perf_counter()
-        frames = _normalize_unique(rgb)
+        frames = _normalize_unique(rgb, self.clip.frame_norm)
         self._normalize_s += time.perf_counter() - t0
         return frames
 
@@ -330,7 +333,8 @@ class Recording:
                 # one kernel thread while the frame thread decodes: two OpenMP threads plus a decoder
                 # on two cores make the kernel's barrier spin against the decoder
                 threads = 1 if pending is not None else self.threads
-                samples = fit_length(wave, n) if wave is not None else None
+                samples = wave if wave is not None and not self.pad_short and wave.shape[-1] < n else \
+                    fit_length(wave, n) if wave is not None else None
                 mel = None
                 if samples is not None and self.host_features:
                     mel = log_mel(samples, self.features, threads)[None]
@@ -377,12 +381,12 @@ class Recording:
                          "classified from the video alone")
         if short_audio is not None:
             index, held = short_audio
+            how = "padded with silence" if self.pad_short else "analysed at its own length"
             if count == 1:
                 notes.append(f"the recording ({held:.1f} s of audio) is shorter than the model's {seconds:g}-s "
-                             "window: it is padded with silence")
+                             f"window: it is {how}")
             else:
-                notes.append(f"the last window (from {index * seconds:g} s) holds {held:.1f} s of audio: padded with "
-                             "silence")
+                notes.append(f"the last window (from {index * seconds:g} s) holds {held:.1f} s of audio: {how}")
         elif count == 1 and self._audio is None and video_s and video_s < seconds - 1e-6:
             notes.append(f"the recording ({video_s:.1f} s) is shorter than the model's {seconds:g}-s window: its "
                          "last frame stands in for the rest")
@@ -398,10 +402,10 @@ class Recording:
             sampler.seconds = {"decode": 0.0, "convert": 0.0}
 
 
-def _normalize_unique(rgb: np.ndarray) -> np.ndarray:
+def _normalize_unique(rgb: np.ndarray, norm: str) -> np.ndarray:
     """:func:`normalize_frames`, once per distinct frame (keyframes repeat across sample times)."""
     keep, inverse = unique_frames(rgb)
-    return normalize_frames(rgb[keep])[inverse]
+    return normalize_frames(rgb[keep], norm)[inverse]
 
 
 def timeline_notes(timeline: dict, video_alone_until: float = 0.0, threshold: float = 0.1) -> list[str]:

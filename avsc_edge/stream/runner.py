@@ -11,32 +11,39 @@ from .sources import device_events, file_events, is_gst, is_network, reconnectin
 from .state import StreamConfig, StreamState
 
 
+def source_events(source, sr: int, clip, config: StreamConfig, realtime: bool = False,
+                  microphone: int | bool | None = None, decoder: str | None = None) -> tuple[Iterator, bool]:
+    """(the timestamped events of ``source``, whether it is a local file: its windows start at its
+    start) for any source a stream takes: a file path, a network URL, a camera index (or None)
+    with an optional microphone (see :meth:`avsc_edge.Classifier.stream`), or a GStreamer source
+    (``gst:<path, URI or camera:N>``, ``gst-pipeline:<trusted description>``: :mod:`.gst`). Frames
+    come at most at twice the clip's frame rate, at the model's size where the source can scale."""
+    rate = 2.0 * clip.num_frames / clip.seconds
+    if source is None or isinstance(source, int):
+        if source is None and not microphone:
+            raise InputError("nothing to capture: pass a camera index and/or microphone=True")
+        return device_events(source, microphone, sr, rate), False
+    if is_gst(source):
+        from .gst import gst_events
+
+        return gst_events(source, sr, clip, rate, decoder, config.retries, config.backoff, config.timeout), False
+    if is_network(str(source)):
+        return reconnecting_events(str(source), sr, rate, realtime, config.retries, config.backoff, clip.frame_size,
+                                   clip.frame_geometry, config.timeout), False
+    path = check_file(os.fspath(source))    # names a FIFO or a device for what it is
+    return file_events(path, sr, clip, realtime), True
+
+
 def stream_source(runner, source, hop: float = 1.0, realtime: bool = False, config: StreamConfig | None = None,
                   microphone: int | bool | None = None, decoder: str | None = None) -> Iterator:
     """Predictions of ``runner`` (a :class:`~avsc_edge.runtime.runner.ModelRunner`) every hop over
-    ``source``: a file path, a network URL, a camera index (or None) with an optional microphone
-    (see :meth:`avsc_edge.Classifier.stream`), or a GStreamer source (``gst:<path, URI or camera:N>``,
-    ``gst-pipeline:<trusted description>``: :mod:`.gst`)."""
+    ``source`` (see :func:`source_events`)."""
     cfg = config or StreamConfig(hop=hop)
     info = runner.info
     sr, clip = info.feature_config.sr, info.clip_config
-    rate = 2.0 * clip.num_frames / clip.seconds
-    live = source is None or isinstance(source, int)
-    if live and source is None and not microphone:
-        raise InputError("nothing to capture: pass a camera index and/or microphone=True")
+    events, is_file = source_events(source, sr, clip, cfg, realtime, microphone, decoder)
     state = StreamState(runner, sr, cfg, "microphone" if source is None else str(source))
-    if live:
-        events = device_events(source, microphone, sr, rate)
-    elif is_gst(source):
-        from .gst import gst_events
-
-        events = gst_events(source, sr, clip, rate, decoder, cfg.retries, cfg.backoff, cfg.timeout)
-    elif is_network(str(source)):
-        events = reconnecting_events(str(source), sr, rate, realtime, cfg.retries, cfg.backoff, clip.frame_size,
-                                     clip.frame_geometry, cfg.timeout)
-    else:
-        path = check_file(os.fspath(source))    # names a FIFO or a device for what it is
-        events = file_events(path, sr, clip, realtime)
+    if is_file:
         state.start_at(0.0)
     end = None
     for kind, data, t in events:

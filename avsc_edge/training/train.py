@@ -272,9 +272,10 @@ def refresh_batch_norm(model, modules: list, log_mel: np.ndarray, frames: np.nda
 def stale_norm_backbones(model, frozen: list) -> list:
     """The MobileNet backbones of ``model`` that train this epoch (see :func:`refresh_batch_norm`)."""
     from ..model.mobilenet import MobileNetAudio, MobileNetVisual
+    from ..model.mobilenet_v1 import MobileNetV1Visual
 
     parts = [b.backbone for b in (model.audio, model.visual) if b is not None]
-    return [p for p in parts if isinstance(p, (MobileNetAudio, MobileNetVisual)) and p not in frozen]
+    return [p for p in parts if isinstance(p, (MobileNetAudio, MobileNetVisual, MobileNetV1Visual)) and p not in frozen]
 
 
 def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, model_cfg: ModelConfig = ModelConfig(),
