@@ -93,6 +93,15 @@ def visual_token_channels(model) -> int:
     return visual_backbone(model).channels(model)
 
 
+def slot_shapes(model) -> dict[str, tuple[int, int]]:
+    """(slots, channels) of the event and object embeddings the heads take: the CEOA model's
+    ``n_events`` / ``n_objects`` slots of ``d`` channels; a few-shot model's one slot per window
+    (audio) or frame (visual) holding the backbone's pooled features."""
+    if model.variant == "fewshot":
+        return {"event": (1, audio_token_channels(model)), "object": (1, visual_token_channels(model))}
+    return {"event": (model.n_events, model.d), "object": (model.n_objects, model.d)}
+
+
 GRAPH_BACKBONES = {"full": ("audio", "visual"), "audio_tokens": ("audio",), "audio_slots": ("audio",),
                    "frames": ("visual",)}
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -33,6 +34,8 @@ EXAMPLES = {
     "bench": "avsc-edge bench --batch 1,8 --clips 30 --json bench.json --plot bench.png",
     "explain": "avsc-edge explain clip.mp4 --model runs/tiny/model.safetensors --out explain.png",
     "info": "avsc-edge info --json",
+    "adapt": "avsc-edge adapt recordings/ --out places.onnx          # recordings/<label>/*.wav|mp4\n"
+             "  avsc-edge adapt more/ --out places.onnx --add            # new labels or recordings",
     "tag": "avsc-edge tag clip.mp4 --timeline\n"
            "  avsc-edge tag recordings/ --json\n"
            "  avsc-edge tag rtsp://127.0.0.1:8554/cam --hop 2",
@@ -289,6 +292,28 @@ def cmd_tag(args) -> int:
     if ok + failed > 1 or failed:
         print(f"tag: {ok} ok, {failed} failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_adapt(args) -> int:
+    from .tagging.fewshot import adapt
+
+    say = None if args.json else (lambda m: print(f"adapt: {m}", file=sys.stderr))
+    r = adapt(args.folder, args.out, add=args.add, threads=args.threads, progress=say)
+    e = r.evaluation
+    width = max(len(label) for label in r.labels)
+    table = [f"  {'':<{width}}  " + " ".join(f"{label[:8]:>8}" for label in r.labels)]
+    table += [f"  {label:<{width}}  " + " ".join(f"{n:>8}" for n in row) for label, row in zip(r.labels, e.confusion)]
+    lines = [f"adapt: {len(r.labels)} labels, {r.recordings} recordings, {r.windows} windows in {r.seconds:.1f} s",
+             "leave-one-recording-out accuracy: " + ", ".join(f"{k} {v.accuracy:.1%}" for k, v in r.evaluations.items())
+             + f" -> head: {r.head}",
+             "confusion (rows: the recording's label, columns: what it was called):", *table,
+             f"unknown: below {r.unknown_below:.1%} (95 % of the recordings recognised in the check were above it)",
+             f"wrote {r.artifact} (its split graphs and {r.artifact.stem}.support.safetensors); try: avsc-edge predict "
+             f"{r.artifact} CLIP"]
+    _emit(args, {"artifact": str(r.artifact), "labels": r.labels, "recordings": r.recordings, "windows": r.windows,
+                 "head": r.head, "unknown_below": r.unknown_below, "seconds": r.seconds,
+                 "evaluations": {k: dataclasses.asdict(v) for k, v in r.evaluations.items()}}, "\n".join(lines))
+    return 0
 
 
 def cmd_stream(args) -> int:
@@ -583,6 +608,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parts-only", action="store_true",
                    help="write only the split graphs the SDK runs, not the full graph for other runtimes: the "
                         "weights are stored once (about half the size); -o still names the model")
+
+    p = add("adapt", cmd_adapt, "learn your own places from a few recordings, on this device: a folder per label "
+            "(at least 3 recordings each, audio or video); writes a model predict/stream/bench/explain/export take")
+    p.add_argument("folder", help="FOLDER/<label>/<recordings>")
+    p.add_argument("--out", required=True, help="the model to write (NAME.onnx; its split graphs go beside it)")
+    p.add_argument("--add", action="store_true", help="put FOLDER's labels and recordings into the model at --out")
+    p.add_argument("--threads", type=int)
 
     p = add("tag", cmd_tag, "what is heard and seen: AudioSet events and ImageNet objects per window, from the genuine "
             "taggers inside the package (EfficientAT mn04_as, MobileNetV1 0.25; no model to bring)")

@@ -208,7 +208,7 @@ class ClipConfig(JsonConfig):
             raise ConfigError(f"ClipConfig.frame_norm must be one of {FRAME_NORMS}, got {self.frame_norm!r}")
 
 
-VARIANTS = ("audio", "visual", "av", "av_ceoa", "av_ceoa_sf")
+VARIANTS = ("audio", "visual", "av", "av_ceoa", "av_ceoa_sf", "fewshot")
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,10 @@ class ModelConfig(JsonConfig):
     * ``audio`` / ``visual``: one branch and its scene head;
     * ``av``: both branches, cross-attention, mean-pooled fusion, no CEOA loss;
     * ``av_ceoa``: ``av`` + the contrastive event-object alignment loss;
-    * ``av_ceoa_sf``: ``av_ceoa`` with semantic-based fusion (presence-weighted pooling).
+    * ``av_ceoa_sf``: ``av_ceoa`` with semantic-based fusion (presence-weighted pooling);
+    * ``fewshot``: the genuine taggers' embeddings under a head fitted by ``avsc-edge adapt``
+      (ONNX only: :mod:`avsc_edge.tagging.fewshot`); its events and objects are the taggers'
+      AudioSet and ImageNet classes.
     """
 
     variant: str = "av_ceoa_sf"

@@ -28,6 +28,14 @@ def _full_graph_logits(onnx_path: Path, feeds: dict[str, np.ndarray]) -> np.ndar
     return session.run(["scene_logits"], feeds)[0]
 
 
+def random_input_report(exported, reference, windows: int = 8) -> dict[str, float]:
+    """Scene logits of two runners on the same fresh random windows (both modalities)."""
+    random = dummy_inputs(exported.info, windows, np.random.default_rng())
+    ours = exported.run_windows(random["log_mel"], random["frames"])["scene_logits"]
+    ref = reference.run_windows(random["log_mel"], random["frames"])["scene_logits"]
+    return _diff(ours, ref)
+
+
 def parity_report(onnx_path: str | os.PathLike, reference, dataset: str | None = None) -> dict:
     """Compare an exported model with the PyTorch FP32 model it came from (a checkpoint path, or a
     :class:`~avsc_edge.runtime.runner.ModelRunner` over it); JSON-ready."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backbones import backbones_stay_fp32
 from ..errors import ConfigError, DependencyError
-from ..formats.artifact import install, staging
+from ..formats.artifact import install, part_paths, staging
 from .recipes import ExportRecipe
 
 log = logging.getLogger("avsc_edge")
@@ -81,12 +82,50 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
     return ExportResult(out, recipe.name, report, sum(p.stat().st_size for p in files), files)
 
 
+def export_onnx_artifact(model: str | os.PathLike, recipe: ExportRecipe, out: str | os.PathLike,
+                         progress=None) -> ExportResult:
+    """The ONNX side of a recipe from an ONNX artifact without a PyTorch checkpoint (a few-shot
+    model ``adapt`` wrote: its split graphs): FP32 as they are, or FP16-cast; with a parity report
+    against the source on random inputs. INT8 needs the checkpoint's calibration path."""
+    from ..runtime.onnx_backend import OnnxBackend
+    from ..runtime.runner import ModelRunner
+    from .parity import random_input_report, store_report
+    from .quantize import convert_fp16
+
+    say = progress or (lambda s: None)
+    if recipe.precision == "int8":
+        raise ConfigError(f"recipe {recipe.name} quantises to INT8, which needs the PyTorch checkpoint; {model} is an "
+                          "ONNX model (few-shot models keep the tagger branches FP32 on the CPU, as the edge preset "
+                          "does, and their head is one matrix product): export --recipe cpu-fp32 or gpu-fp16")
+    source = OnnxBackend(model)
+    out = Path(out)
+    with staging(out) as stage:
+        staged = {part: stage / target.name for part, target in part_paths(out).items()}
+        for part, src in source.paths.items():
+            if recipe.precision == "fp32":
+                shutil.copyfile(src, staged[part])
+            else:
+                say(f"converting {part} to FP16")
+                convert_fp16(src, staged[part])
+        heads = staged["heads"]
+        report = random_input_report(ModelRunner(OnnxBackend(stage / out.name)), ModelRunner(source))
+        store_report(heads, report)
+        targets = part_paths(out)
+        install({staged[p]: targets[p] for p in staged}, remove=(out,))
+    files = list(targets.values())
+    return ExportResult(out, recipe.name, {"random_inputs": report}, sum(p.stat().st_size for p in files), files)
+
+
 def run_recipe(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: str | os.PathLike,
                calib: str | None = None, progress=None, parts_only: bool = False) -> ExportResult:
     """Run a whole recipe: ONNX graphs for ONNX Runtime targets; ONNX graphs then TensorRT plans
-    (one per graph) for TensorRT ones."""
+    (one per graph) for TensorRT ones. ``checkpoint``: a ``.safetensors`` PyTorch checkpoint, or an
+    ONNX artifact without one (:func:`export_onnx_artifact`)."""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
+    from_onnx = Path(checkpoint).suffix.lower() == ".onnx"
     if recipe.target == "onnxruntime":
+        if from_onnx:
+            return export_onnx_artifact(checkpoint, recipe, out, progress)
         return export_onnx_model(checkpoint, recipe, out, calib, progress, parts_only)
     from .tensorrt_build import EngineOptions, build_engines, require_tensorrt
 
@@ -99,7 +138,8 @@ def run_recipe(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: str | o
                               f"export `--recipe {onnx_twin} -o {Path(out).with_suffix('.onnx')}`") from exc
     out = Path(out)
     onnx_path = out.with_suffix(f".{recipe.precision}.onnx")
-    result = export_onnx_model(checkpoint, recipe, onnx_path, calib, progress)
+    result = export_onnx_artifact(checkpoint, recipe, onnx_path, progress) if from_onnx else \
+        export_onnx_model(checkpoint, recipe, onnx_path, calib, progress)
     trt = recipe.tensorrt
     options = EngineOptions(batch=tuple(trt.get("batch", (1, 8, 32))), workspace_mb=int(trt.get("workspace_mb", 4096)),
                             dla_core=trt.get("dla_core"), timing_cache=f"{out}.timing.cache")

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backbones import audio_stride, audio_token_channels
+from ..backbones import audio_stride, audio_token_channels, slot_shapes
 from ..config import ArtifactInfo
 from ..errors import ArtifactError
 from ..formats.artifact import PARTS, part_paths, sha256_file, window_frames
@@ -41,6 +41,7 @@ def input_profiles(info: ArtifactInfo, graph: str, batch: tuple[int, int, int]) 
     T, F = window_frames(info), c.num_frames
     stride, C = audio_stride(m), audio_token_channels(m)    # the audio backbone's token layout
     n_tok = T // stride
+    (ne, de), (no, do) = slot_shapes(m)["event"], slot_shapes(m)["object"]
 
     def b(*dims):
         return ((lo, *dims), (opt, *dims), (hi, *dims))
@@ -51,8 +52,8 @@ def input_profiles(info: ArtifactInfo, graph: str, batch: tuple[int, int, int]) 
         "audio_slots": {"tokens": ((1, 1, C), (opt, n_tok, C), (hi, n_tok, C))},
         "frames": {"frame": ((1, 3, c.frame_size, c.frame_size), (opt * F, 3, c.frame_size, c.frame_size),
                              (hi * F, 3, c.frame_size, c.frame_size))},
-        "heads": {"event_emb": b(m.n_events, m.d), "event_presence": b(m.n_events),
-                  "frame_emb": ((lo, 1, m.n_objects, m.d), (opt, F, m.n_objects, m.d), (hi, F, m.n_objects, m.d)),
+        "heads": {"event_emb": b(ne, de), "event_presence": b(m.n_events),
+                  "frame_emb": ((lo, 1, no, do), (opt, F, no, do), (hi, F, no, do)),
                   "frame_presence": ((lo, 1, m.n_objects), (opt, F, m.n_objects), (hi, F, m.n_objects))},
     }
     return profiles[graph]

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from ..config import ArtifactInfo
-from ..formats.artifact import OUTPUT_NAMES
+from ..formats.artifact import OUTPUT_NAMES, PARTS
 
 
 @dataclass(frozen=True)
@@ -76,18 +76,26 @@ class GraphParts:
         fe, fl = self._run("frames", frames)
         return fe, fl
 
+    def output_names(self, part: str) -> tuple[str, ...]:
+        """The outputs ``_run`` returns for ``part`` (a few-shot heads graph has no attention)."""
+        return PARTS[part][1]
+
     def heads(self, event_emb, event_logits, frame_emb, frame_logits) -> dict[str, np.ndarray]:
-        return outputs_dict(self._run("heads", *heads_inputs(self.info, event_emb, event_logits, frame_emb, frame_logits)))
+        return outputs_dict(self._run("heads", *heads_inputs(self.info, event_emb, event_logits, frame_emb, frame_logits)),
+                            self.output_names("heads"))
 
 
 def zeros_for_missing(info: ArtifactInfo, batch: int, num_frames: int | None = None) -> dict[str, np.ndarray]:
     """Stand-ins for a missing modality's slots: graphs need every input, and the single-modality
     head that is read does not depend on them."""
+    from ..backbones import slot_shapes
+
     m = info.model_config
     f = num_frames or info.clip_config.num_frames
-    return {"event_emb": np.zeros((batch, m.n_events, m.d), np.float32),
+    slots = slot_shapes(m)
+    return {"event_emb": np.zeros((batch, *slots["event"]), np.float32),
             "event_logits": np.zeros((batch, m.n_events), np.float32),
-            "frame_emb": np.zeros((batch, f, m.n_objects, m.d), np.float32),
+            "frame_emb": np.zeros((batch, f, *slots["object"]), np.float32),
             "frame_logits": np.zeros((batch, f, m.n_objects), np.float32)}
 
 

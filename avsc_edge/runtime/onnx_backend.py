@@ -78,15 +78,25 @@ class OnnxBackend(GraphParts):
         self.paths = paths
         for part, session in self.sessions.items():
             _check_inputs(session, PARTS[part][0], self.info, paths[part])
+        self._outputs = {part: tuple(o for o in PARTS[part][1] if o in {x.name for x in session.get_outputs()})
+                         for part, session in self.sessions.items()}
+        for part, names in self._outputs.items():
+            missing = [o for o in PARTS[part][1] if o not in names and o != "event_to_object"]
+            if missing:
+                raise ArtifactError(f"{paths[part]}: the graph lacks the outputs {missing}; it was not written by "
+                                    "avsc-edge for this model: re-export")
         provider = self.sessions["frames"].get_providers()[0]
         self.engine = EngineInfo(self.name, self.precision, "cpu" if provider == "CPUExecutionProvider" else "cuda",
                                  provider, int(threads or default_threads()))
 
+    def output_names(self, part: str) -> tuple[str, ...]:
+        return self._outputs[part]
+
     def _run(self, part: str, *arrays: np.ndarray) -> list[np.ndarray]:
-        names, outputs = PARTS[part]
+        names = PARTS[part][0]
         feeds = {n: np.ascontiguousarray(a, np.float32) for n, a in zip(names, arrays)}
         try:
-            return self.sessions[part].run(list(outputs), feeds)
+            return self.sessions[part].run(list(self._outputs[part]), feeds)
         except Exception as exc:  # onnxruntime's own untyped errors
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ArtifactError(f"{self.paths[part]}: ONNX Runtime could not run it on inputs "

@@ -77,6 +77,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 MODALITY_ORDER = ("audio", "visual")
+UNKNOWN = "unknown"   # a few-shot model's answer when no label is close enough
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -150,11 +151,17 @@ class WindowAccumulator:
     def result(self, timings: dict[str, float], source: str | None, notes: list[str], engine) -> "Prediction":
         mean = self.prob_sum / max(self.count, 1) if self.probs_override is None else self.probs_override
         best = int(mean.argmax())
+        label = self.labels[best]
+        threshold = (self.info.metrics or {}).get("fewshot", {}).get("unknown_below")
+        if threshold is not None and mean[best] < threshold:
+            label = UNKNOWN
+            notes = [*notes, f"no label is close enough: the best, {self.labels[best]}, has {mean[best]:.1%}, under "
+                             f"the model's unknown threshold of {threshold:.1%}"]
         events = self._top(self.event_sum, self.event_n, self.info.events)
         objects = self._top(self.object_sum, self.object_n, self.info.objects)
         attention, attention_map = self._attention(events)
         return Prediction(
-            label=self.labels[best], confidence=float(mean[best]),
+            label=label, confidence=float(mean[best]),
             scores={lab: float(p) for lab, p in zip(self.labels, mean)},
             modalities=tuple(m for m in MODALITY_ORDER if m in self.modalities), events=events, objects=objects,
             attention=attention, attention_map=attention_map, timings=timings, windows=self.timeline, source=source,
@@ -164,6 +171,11 @@ class WindowAccumulator:
 def model_notes(info) -> list[str]:
     """What every prediction of this model should carry: how much its labels can mean."""
     metrics = info.metrics or {}
+    few = metrics.get("fewshot")
+    if few is not None:
+        missing = [m for m, key in (("audio", "audio_windows"), ("video", "visual_windows")) if not few.get(key)]
+        return [f"the model learnt its labels from {m == 'audio' and 'video' or 'audio'} alone: its {m} does not "
+                "change the answer" for m in missing]
     if metrics.get("untrained"):
         return ["the model is untrained (random weights): its labels mean nothing"]
     data = metrics.get("data") or {}

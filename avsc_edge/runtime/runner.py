@@ -32,7 +32,7 @@ def select_outputs(out: dict[str, np.ndarray], has_audio: bool, has_video: bool)
     keep = {"audio": ("event_logits",), "visual": ("object_logits",)}
     for m in modalities:
         result.update({k: out[k] for k in keep[m]})
-    if len(modalities) == 2:
+    if len(modalities) == 2 and "event_to_object" in out:   # few-shot heads have no cross-attention
         result["event_to_object"] = out["event_to_object"]
     result = {k: np.asarray(v, np.float32) for k, v in result.items()}
     if not np.isfinite(result["scene_logits"]).all():
