@@ -124,8 +124,8 @@ def bench_artifact(artifact: str | os.PathLike, clips, labels: np.ndarray, batch
             progress(f"{Path(artifact).name} batch {batch}: repeat {r + 1}/{repeats}")
     info = clf.info
     trained = not info.metrics.get("untrained", False)
-    probs = np.array([[p.scores[lab] for lab in SCENES] for p in preds])
-    m = scene_metrics(probs, labels, SCENES) if trained else None
+    scored = trained and set(info.labels) == set(SCENES)   # a few-shot model's own labels: latency only
+    m = scene_metrics(np.array([[p.scores[lab] for lab in SCENES] for p in preds]), labels, SCENES) if scored else None
     lat = np.array(latencies)
     audio_seconds = info.clip_config.seconds
     return BenchRow(

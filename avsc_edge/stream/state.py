@@ -36,7 +36,9 @@ from .audio import AudioTrack, TokenCache, scratch_tokens
 class StreamConfig(JsonConfig):
     """``hop``: seconds between predictions. ``audio_gap``: gaps up to this many seconds are
     zero-filled, longer ones (and clock jumps) restart the audio. ``stall``: a modality with no
-    data for longer than this (stream clock) is missing and the single-modality head is used.
+    data for longer than this (stream clock) is missing and the single-modality head is used; for
+    the video never less than 1.5 frame intervals of the model's frame grid and of the frames as
+    they arrive (:attr:`StreamState.video_stall`).
     ``smoothing``: exponential smoothing of scores (0 = off, 0.8 = heavy). ``incremental``: compute
     each audio token and frame embedding once (see :mod:`avsc_edge.stream.audio`); ``False``
     recomputes each window from its raw samples and frames. ``audio_margin``: tokens of real
@@ -137,11 +139,20 @@ class StreamState:
         self.embeddings: OrderedDict[float, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.next_emit: float | None = None
         self.last_frame_time: float | None = None
+        self._frame_spacing: float | None = None   # seconds between frames, as they arrive (smoothed)
         self.smoothed: np.ndarray | None = None
         self.first_time: float | None = None
         self.emitted = 0
         self.finished = False
         self.end_time: float | None = None
+
+    @property
+    def video_stall(self) -> float:
+        """Seconds without a frame after which the video counts as stalled: ``stall``, but never
+        less than one and a half frame intervals, of the model's frame grid (``edge``: a frame
+        per 3.3 s) and of the frames as they really arrive (a slow camera)."""
+        grid = self.clip.seconds / self.clip.num_frames
+        return max(self.cfg.stall, 1.5 * grid, 1.5 * (self._frame_spacing or 0.0))
 
     @property
     def now(self) -> float:
@@ -192,6 +203,9 @@ class StreamState:
             self.frames = deque(sorted([*self.frames, (timestamp, arr)], key=lambda p: p[0]))
         else:
             self.frames.append((timestamp, arr))
+        if self.last_frame_time is not None and timestamp > self.last_frame_time:
+            gap = timestamp - self.last_frame_time
+            self._frame_spacing = gap if self._frame_spacing is None else 0.8 * self._frame_spacing + 0.2 * gap
         self.last_frame_time = max(self.last_frame_time or timestamp, timestamp)
         self._trim_frames()
         return self._emit_due([])
@@ -304,7 +318,7 @@ class StreamState:
         e = self._audio_end_frame(end)
         audio_waiting = self._audio_alive(now) and e is not None and self.audio.count <= e
         video_waiting = (self.last_frame_time is not None and self.last_frame_time < end
-                         and now - self.last_frame_time <= self.cfg.stall)
+                         and now - self.last_frame_time <= self.video_stall)
         return not (audio_waiting or video_waiting)
 
     # -- computation ---------------------------------------------------------------------------
@@ -334,7 +348,7 @@ class StreamState:
     def _frame_window(self, end: float) -> list[tuple[float, np.ndarray]] | None:
         start = self._window_start(end)
         inside = [(t, x) for t, x in self.frames if start - 0.5 <= t <= end]
-        if not inside or self.last_frame_time is None or self._seen(end) - self.last_frame_time > self.cfg.stall:
+        if not inside or self.last_frame_time is None or self._seen(end) - self.last_frame_time > self.video_stall:
             return None
         times = np.array([t for t, _ in inside])
         return [inside[int(np.abs(times - w).argmin())] for w in self.frame_grid(end)]
