@@ -45,7 +45,7 @@ def recordings(data: Path) -> dict[str, dict[str, list[Path]]]:
     return out
 
 
-def embedder(genuine: bool):
+def embedder(genuine: bool, own_length: bool = False):
     """file -> [windows, 384] audio embeddings through the SDK's windows and the given weights."""
     import torch
 
@@ -64,9 +64,12 @@ def embedder(genuine: bool):
 
     def embed(path: Path) -> np.ndarray:
         rec = Recording.from_files(path, None, features, clip, threads=1)
-        mels = np.stack([w.log_mel for w in rec.windows()])
-        with torch.no_grad():
-            return taggers.audio_slots(taggers.audio_tokens(torch.from_numpy(mels)))[0][:, 0].numpy()
+        rec.pad_short = not own_length
+        out = []
+        for w in rec.windows():
+            with torch.no_grad():
+                out.append(taggers.audio_slots(taggers.audio_tokens(torch.from_numpy(w.log_mel[None])))[0][:, 0].numpy())
+        return np.concatenate(out)
     return embed
 
 
@@ -100,6 +103,7 @@ def main() -> int:
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--test", type=int, default=5, help="test recordings per label and draw")
     ap.add_argument("--max-recordings", type=int, default=16, help="recordings per label embedded (the first, sorted)")
+    ap.add_argument("--own-length", action="store_true", help="windows shorter than 10 s at their own length")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -110,7 +114,7 @@ def main() -> int:
     rows, report = [], {"data": str(args.data), "labels": labels, "shots": args.shots, "draws": args.draws,
                         "test_per_label": args.test, "results": {}}
     for weights in ("genuine", "random"):
-        embed, t0 = embedder(weights == "genuine"), time.perf_counter()
+        embed, t0 = embedder(weights == "genuine", args.own_length), time.perf_counter()
         emb = {label: {r: np.concatenate([embed(f) for f in files])
                        for r, files in sorted(found[label].items())[:args.max_recordings]} for label in labels}
         n = sum(len(v) for v in emb.values())

@@ -17,6 +17,48 @@ from ..config import TrainConfig, preset
 DEMO_SECONDS = 4.0
 
 
+# real recordings the package ships (avsc_edge/samples/CREDITS.md): two labels a robot on a farm might learn
+DEMO_LABELS = {"birds": ("owl", "duck", "rooster"), "livestock": ("cow", "horse", "pig", "sheep")}
+FILM = "big_buck_bunny_0_30.webm"
+
+
+def real_content(out: Path, log: Callable[[str], None]) -> dict:
+    """The genuine taggers on a real film, and a few-shot model learnt from real recordings."""
+    import shutil
+
+    from ..classifier import Classifier
+    from ..tagging.bundle import sample_file
+    from ..tagging.fewshot import adapt
+    from ..tagging.tagger import Tagger
+
+    film = sample_file(FILM)
+    log(f"[6/7] tagging a real film with the genuine taggers inside the package: {film.name} (Big Buck Bunny, "
+        "CC BY 3.0)")
+    tags = Tagger(top_k=3).tag(film)
+    for w in tags.windows:
+        log(f"      {w.start:4.0f}-{w.end:.0f} s  heard: " + ", ".join(f"{n} {p:.2f}" for n, p in w.events)
+            + "  |  seen: " + ", ".join(f"{n} {p:.2f}" for n, p in w.objects))
+    root = out / "recordings"
+    shutil.rmtree(root, ignore_errors=True)
+    for label, names in DEMO_LABELS.items():
+        (root / label).mkdir(parents=True)
+        for name in names:
+            shutil.copy(sample_file(f"animals/{name}.mp3"), root / label / f"{name}.mp3")
+    log(f"[7/7] learning two labels from {sum(map(len, DEMO_LABELS.values()))} real recordings on this CPU "
+        f"(avsc-edge adapt {root} --out {out / 'animals.onnx'})")
+    result = adapt(root, out / "animals.onnx")
+    e = result.evaluation
+    log(f"      {result.seconds:.1f} s; each recording held out in turn: {e.accuracy:.0%} recognised "
+        f"({result.head} head; " + ", ".join(f"{label} {row[i]}/{sum(row)}" for i, (label, row) in
+                                             enumerate(zip(result.labels, e.confusion))) + ")")
+    p = Classifier(out / "animals.onnx").predict(film)
+    log(f"      the film with it -> {p.label} ({p.confidence:.0%}); heard: "
+        + ", ".join(f"{n} {q:.2f}" for n, q in p.events[:3]))
+    return {"film_tags": tags.to_dict(), "adapt": {"labels": result.labels, "loro_accuracy": e.accuracy,
+                                                   "head": result.head, "seconds": result.seconds},
+            "film_with_adapted_model": {"label": p.label, "confidence": p.confidence}}
+
+
 def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = True,
              log: Callable[[str], None] = print) -> dict:
     from tqdm import tqdm
@@ -34,28 +76,28 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
     data = out / "data"
     stamp = data / "synth_config.json"
     if stamp.is_file() and stamp.read_text() == synth.to_json():
-        log(f"[1/5] reusing synthetic dataset in {data}")
+        log(f"[1/7] reusing synthetic dataset in {data}")
     else:
-        log(f"[1/5] synthesising {clips} clips of {DEMO_SECONDS:g} s into {data}")
+        log(f"[1/7] synthesising {clips} clips of {DEMO_SECONDS:g} s into {data}")
         with tqdm(total=clips, desc="synth", unit="clip", disable=not progress) as bar:
             generate(data, synth, progress=bar.update)
         stamp.write_text(synth.to_json())
     timings["synth_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    log(f"[2/5] training the tiny CEOA + SF model for {epochs} epochs (CPU)")
+    log(f"[2/7] training the tiny CEOA + SF model for {epochs} epochs (CPU)")
     features, clip, model = preset("tiny", clip={"seconds": DEMO_SECONDS})
     result = train(data, out, model, TrainConfig(epochs=epochs, batch_size=32), features, clip, progress=progress)
     timings["train_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    log("[3/5] evaluating on fold1_evaluate")
+    log("[3/7] evaluating on fold1_evaluate")
     metrics = evaluate_artifact(result.checkpoint, data, "evaluate", out / "confusion.png", progress=False)
     log(f"      accuracy {metrics.accuracy:.1%}, log-loss {metrics.log_loss:.3f}; confusion matrix: {out / 'confusion.png'}")
     timings["eval_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    log("[4/5] exporting ONNX FP32 and quantising to INT8 (QDQ, calibrated on training clips)")
+    log("[4/7] exporting ONNX FP32 and quantising to INT8 (QDQ, calibrated on training clips)")
     from ..export.pipeline import run_recipe
     from ..export.recipes import load_recipe
 
@@ -70,7 +112,7 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
     timings["export_s"] = time.perf_counter() - t0
 
     clip_path = TauDataset(data).clips("evaluate")[0]
-    log(f"[5/5] classifying {clip_path.video.name} (true scene: {clip_path.label}) with model.int8.onnx")
+    log(f"[5/7] classifying {clip_path.video.name} (true scene: {clip_path.label}) with model.int8.onnx")
     clf = Classifier(out / "model.int8.onnx")
     pred = clf.predict(clip_path.video)
     log(f"      -> {pred}")
@@ -79,14 +121,17 @@ def run_demo(out: Path, clips: int = 300, epochs: int = 30, progress: bool = Tru
         + " | seen: " + ", ".join(f"{n} {p:.2f}" for n, p in pred.objects))
     if pred.attention:
         log("      attends: " + ", ".join(f"{e} -> {o} {w:.2f}" for e, o, w in pred.attention))
+    real = real_content(out, log)
     log(f"done: models in {out} (model.safetensors = PyTorch, model.onnx = ONNX FP32, model.int8.onnx = INT8, "
-        "each .onnx with its split graphs beside it). Next:")
+        "each .onnx with its split graphs beside it; animals.onnx = learnt from real recordings). Next:")
     log(f"  avsc-edge predict {out / 'model.int8.onnx'} YOUR_CLIP.mp4")
     log(f"  avsc-edge stream {clip_path.video} --model {out / 'model.int8.onnx'} --hop 1")
     log(f"  avsc-edge explain {clip_path.video} --model {out / 'model.int8.onnx'} --out explain.png")
     log(f"  avsc-edge bench --demo-dir {out}")
+    log(f"  avsc-edge tag YOUR_CLIP.mp4 --timeline        # what is heard and seen, no model to bring")
+    log(f"  avsc-edge adapt YOUR_RECORDINGS/ --out places.onnx   # your own places: a folder per label")
     summary = {"out": str(out), "checkpoint": str(result.checkpoint), "accuracy": metrics.accuracy,
                "log_loss": metrics.log_loss, "exports": exports, "prediction": pred.to_dict(), "true_label": clip_path.label,
-               "timings": timings}
+               "timings": timings, "real": real}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
