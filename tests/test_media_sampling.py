@@ -84,6 +84,27 @@ def test_keyframe_policy_falls_back_to_exact_beyond_the_tolerance(tmp_path):
         assert s.stats == {"keyframes_decoded": 2, "exact_frames": 1}
 
 
+def test_a_long_gop_decodes_only_i_and_p_frames_up_to_each_time(tmp_path):
+    """One keyframe for 10 s (x264's default keyint), 3 B-frames: a time with no keyframe within
+    the tolerance is decoded forward skipping every B-frame; the nearest I- or P-frame stands in,
+    bit for bit the frame a full decode gives, and the forward decoding is not restarted for the
+    next time in the same GOP."""
+    path = write_numbered(tmp_path / "v.mp4", 100, gop=250, b_frames=3)      # 10 s at 10 fps
+    full = {index_of(f): f for f in media.sample_frames(path, list(np.arange(100) / 10), 56, "exact")[0]}
+    with media.FrameSampler(path, 56, "keyframe", keyframe_tolerance=1.0) as s:
+        rgb, found = s.sample([0.5, 4.26, 7.0])
+        decoded = s._exact.decoded
+    picked = [index_of(f) for f in rgb]
+    assert picked[0] == 0 and all(abs(p - round(t * 10)) <= 2 for p, t in zip(picked[1:], (4.26, 7.0)))
+    assert all(np.array_equal(f, full[p]) for f, p in zip(rgb, picked))
+    import av
+
+    with av.open(str(path)) as c:
+        b_frame = [int(f.pict_type) == 3 for f in c.decode(video=0) if f.time <= 7.25]   # AV_PICTURE_TYPE_B
+    assert s.stats["exact_frames"] == 2 and any(b_frame)
+    assert decoded <= len(b_frame) - sum(b_frame)                  # every B-frame skipped, one pass
+
+
 def test_variable_frame_rate(tmp_path):
     times = np.cumsum(np.r_[0, np.random.default_rng(0).uniform(0.02, 0.3, 39)])
     path = write_numbered(tmp_path / "vfr.mkv", 40, times=times)

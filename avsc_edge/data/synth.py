@@ -33,6 +33,10 @@ PROFILES = {
     # 30 fps with a keyframe every 2 s, B-frames and a camera-like ~5 Mbit/s, 10-s clips
     "tau": dict(fps=30.0, width=1280, height=720, gop_seconds=2.0, video_bitrate=5_000_000, b_frames=2,
                 duration=10.0),
+    # video as a web pipeline re-encodes it (x264's default keyint of 250: one keyframe per 10.4 s
+    # at 24 fps, 3 B-frames) with MP3 audio: a phone, camera or download
+    "longgop": dict(fps=24.0, width=1280, height=720, gop_seconds=250 / 24, video_bitrate=3_000_000, b_frames=3,
+                    duration=10.0, audio_codec="libmp3lame"),
 }
 
 
@@ -59,6 +63,7 @@ class SynthConfig(JsonConfig):
     distractor_prob: float = 0.5
     drop_prob: float = 0.15
     audio_in_video: bool = True
+    audio_codec: str = "aac"         # the video container's audio track
     congruence: bool = False        # the congruence benchmark (data.scenes.CONGRUENCE_PAIRS)
 
     def __post_init__(self) -> None:
@@ -191,7 +196,7 @@ def _write_clip(out: Path, cfg: SynthConfig, index: int) -> ClipPlan:
     frames = iter_scene_frames(rng, list(plan.objects), n_frames, cfg.width, cfg.height)
     write_wav(out / "audio" / f"{plan.stem}.wav", audio, cfg.sample_rate)
     write_av(out / "video" / f"{plan.stem}.mp4", frames, cfg.fps, audio if cfg.audio_in_video else None,
-             cfg.sample_rate, video_options=cfg.video_options(), size=(cfg.width, cfg.height))
+             cfg.sample_rate, audio_codec=cfg.audio_codec, video_options=cfg.video_options(), size=(cfg.width, cfg.height))
     return plan
 
 

@@ -111,6 +111,16 @@ def resize_frames(rgb: np.ndarray, size: int, geometry: str = "squash") -> np.nd
     return np.stack([convert(wrap(np.ascontiguousarray(f), format="rgb24"), size, geometry) for f in rgb])
 
 
+def video_header(container, stream) -> tuple[float, float | None]:
+    """(start, duration) of a video track, in container seconds, from its headers (duration None
+    when they do not say): what a sampler needs before it decodes, read from whichever container
+    of the file is open already."""
+    seconds = stream_duration(stream)
+    if seconds is None and container.duration:
+        seconds = float(container.duration / 1_000_000)
+    return stream_start(stream), seconds
+
+
 def window_frame_times(start: float, seconds: float, num_frames: int) -> np.ndarray:
     """Times of the frames sampled from one window: the centres of ``num_frames`` equal segments."""
     return start + (np.arange(num_frames) + 0.5) * seconds / num_frames
@@ -121,15 +131,26 @@ def _frame_time(frame) -> float:
 
 
 class _Exact:
-    """Forward decoding with seeks over long distances; nearest decoded frame per wanted time."""
+    """Forward decoding with seeks over long distances; nearest decoded frame per wanted time.
+    ``references_only``: the decoder skips B-frames (H.264, MPEG-2/4; other codecs: the frames
+    nothing refers to), so that a time far from any keyframe costs only the I- and P-frames before
+    it and the nearest of them stands in (the keyframe policy's fallback for long GOPs; the
+    ``exact`` policy decodes every frame)."""
 
-    def __init__(self, container, stream, path) -> None:
+    def __init__(self, container, stream, path, references_only: bool = False) -> None:
         self.c, self.stream, self.path = container, stream, path
+        if references_only:
+            # H.264 / MPEG-2 / MPEG-4 P-frames never refer to B-frames: skipping every B-frame keeps
+            # the I- and P-frames bit-exact (tested) at a quarter of the decoding of x264's default
+            # GOP; other codecs skip only the frames nothing refers to
+            bidir = stream.codec_context.name in ("h264", "mpeg2video", "mpeg1video", "mpeg4")
+            stream.codec_context.skip_frame = "BIDIR" if bidir else "NONREF"
         self.frames = None        # decode iterator
         self.prev = None          # last frame before the lookahead
         self.ahead = None         # first frame at/after the last wanted time (not consumed)
         self.gop = 2.0            # keyframe interval seen so far (seconds): decode forward within it
         self.last_key: float | None = None
+        self.decoded = 0
 
     def _next(self):
         if self.frames is None:
@@ -142,11 +163,13 @@ class _Exact:
             log.warning("%s: video decoding stopped early (%s); using the frames decoded so far", self.path, exc)
             self.frames = iter(())
             return None
-        if frame is not None and frame.key_frame:
-            t = _frame_time(frame)
-            if self.last_key is not None and t > self.last_key:
-                self.gop = max(self.gop, t - self.last_key)
-            self.last_key = t
+        if frame is not None:
+            self.decoded += 1
+            if frame.key_frame:
+                t = _frame_time(frame)
+                if self.last_key is not None and t > self.last_key:
+                    self.gop = max(self.gop, t - self.last_key)
+                self.last_key = t
         return frame
 
     def _seek(self, t: float) -> None:
@@ -155,10 +178,13 @@ class _Exact:
         self.c.seek(max(0, int(t / self.stream.time_base)), stream=self.stream, backward=True, any_frame=False)
         self.frames, self.prev, self.ahead = None, None, None
 
-    def at(self, t: float):
+    def at(self, t: float, key_before: float | None = None):
+        """The decoded frame nearest ``t``. ``key_before``: the keyframe at or before ``t`` when the
+        caller knows it (the index): no seek back to a keyframe the decoder has already passed."""
         here = self.ahead if self.ahead is not None else self.prev
         pos = _frame_time(here) if here is not None else 0.0
-        if t - pos > self.gop + 0.5:
+        ahead_of_decoder = key_before is None or key_before > pos or here is None
+        if t - pos > self.gop + 0.5 and ahead_of_decoder:
             self._seek(t)
         while self.ahead is None or _frame_time(self.ahead) < t:
             if self.ahead is not None:
@@ -172,18 +198,77 @@ class _Exact:
         return min(candidates, key=lambda f: abs(_frame_time(f) - t))
 
 
+Key = tuple[float, object]   # (seconds, the keyframe's packet)
+
+
 class _Keyframes:
-    """Demuxes packets forward; decodes only the keyframe packets chosen, each on its own."""
+    """The keyframe packets nearest to wanted times, each decoded on its own. Found through the
+    container's index where it has one (a seek to the keyframe at or before a time and one to the
+    keyframe at or after it, one packet read each: MP4, Matroska, WebM), else by demuxing the
+    video packets forward (a stream without an index)."""
 
     def __init__(self, container, stream) -> None:
         self.c, self.stream = container, stream
+        self.indexed: bool | None = None     # decided at the first lookup
+        self.last_before: float | None = None   # the keyframe at or before the last time looked up (index only)
         self.packets = None
-        self.before = None        # (time, packet) last keyframe at or before the wanted time
-        self.after = None         # (time, packet) first keyframe after it
+        self.before: Key | None = None       # forward scan: last keyframe at or before the wanted time
+        self.after: Key | None = None        # forward scan: first keyframe after it
         self.done = False
         self.decoded: dict[float, object] = {}   # the last decoded keyframe (wanted times repeat it)
         self.count = 0
 
+    def nearest(self, t: float) -> Key | None:
+        self.last_before = None
+        if self.indexed is not False:
+            keys = self._by_index(t)
+            if keys is not None:
+                self.indexed = True
+                before = [k[0] for k in keys if k[0] <= t + 1e-6]
+                self.last_before = max(before) if before else None
+                return min(keys, key=lambda k: abs(k[0] - t)) if keys else None
+            if self.indexed is None:      # seeking does not land on keyframes here: scan forward from the start
+                self.indexed = False
+                self._rewind()
+        return self._scan(t)
+
+    # -- through the index -----------------------------------------------------------------------
+    def _by_index(self, t: float) -> list[Key] | None:
+        """The keyframes at or before and at or after ``t`` (None: the index cannot be trusted)."""
+        before = self._seek(t, backward=True)
+        after = self._seek(t, backward=False)
+        if before is False or after is False:
+            return None
+        keys = [k for k in (before, after) if k is not None]
+        if keys and (before is not None and before[0] > t + 1e-3 and after is not None and after[0] != before[0]):
+            return None   # "at or before" landed after the time, elsewhere than the first keyframe
+        return keys
+
+    def _seek(self, t: float, backward: bool) -> Key | None | bool:
+        """The keyframe a seek to ``t`` lands on (None: none that way; False: not a keyframe)."""
+        tb = self.stream.time_base
+        if tb is None:
+            return False
+        try:
+            self.c.seek(max(0, int(t / tb)), stream=self.stream, backward=backward, any_frame=False)
+            for packet in self.c.demux(self.stream):
+                if packet.pts is None or packet.size == 0:
+                    continue
+                if not packet.is_keyframe:
+                    return False
+                return float(packet.pts * packet.time_base), packet
+        except ffmpeg_errors():
+            pass  # past the last keyframe (or a file that does not seek): nothing that way
+        return None
+
+    def _rewind(self) -> None:
+        try:
+            self.c.seek(0, stream=self.stream, backward=True, any_frame=False)
+        except ffmpeg_errors():
+            pass
+        self.packets, self.before, self.after, self.done = None, None, None, False
+
+    # -- forward scan ----------------------------------------------------------------------------
     def _advance(self) -> None:
         if self.packets is None:
             self.packets = self.c.demux(self.stream)
@@ -196,13 +281,13 @@ class _Keyframes:
             pass  # a truncated file: the keyframes seen so far are all there is
         self.before, self.after, self.done = self.after, None, True
 
-    def nearest(self, t: float) -> tuple[float, object] | None:
+    def _scan(self, t: float) -> Key | None:
         while not self.done and (self.after is None or self.after[0] <= t):
             self._advance()
         keys = [k for k in (self.before, self.after) if k is not None]
         return min(keys, key=lambda k: abs(k[0] - t)) if keys else None
 
-    def decode(self, key: tuple[float, object]):
+    def decode(self, key: Key):
         """The decoded keyframe, timed by its packet (a frame drained on its own has no time base)."""
         t, packet = key
         if t not in self.decoded:
@@ -225,12 +310,19 @@ class FrameSampler:
     ...     rgb, times = s.sample([0.625, 1.875])                    # [2, 224, 224, 3], found times
 
     ``decoder``: a :class:`~avsc_edge.media.decoders.Decoder` or its name (``auto``/``cpu``/``nvdec``).
-    ``decoder_used`` says which one ran. Times must not go backwards across calls.
+    ``decoder_used`` says which one ran. Times must not go backwards across calls. ``header``:
+    the track's (start, duration) when already known (:func:`video_header` of another open
+    container of the file): the file is then opened at the first ``sample``, on the thread that
+    decodes, not here.
+
+    The keyframe policy finds keyframes through the container's index and decodes only those;
+    a time with no keyframe within the tolerance (a long GOP) is decoded forward from the keyframe
+    before it, reference frames only, and the nearest of them stands in.
     """
 
     def __init__(self, path: str | os.PathLike, size: int | None, policy: str = "keyframe",
                  keyframe_tolerance: float = 2.0, decoder: Decoder | str | None = None,
-                 geometry: str = "squash") -> None:
+                 geometry: str = "squash", header: tuple[float, float | None] | None = None) -> None:
         if policy not in POLICIES:
             raise InputError(f"frame policy must be one of {POLICIES}, got {policy!r}")
         if geometry not in GEOMETRIES:
@@ -243,6 +335,7 @@ class FrameSampler:
         self._keys: _Keyframes | None = None
         self._containers: list = []
         self._last = -np.inf
+        self._header = header
         self.stats = {"keyframes_decoded": 0, "exact_frames": 0}
         self.seconds = {"decode": 0.0, "convert": 0.0}   # time spent decoding and in libswscale
 
@@ -258,40 +351,47 @@ class FrameSampler:
     def _exact_scan(self) -> _Exact:
         if self._exact is None:
             c, stream = self._open()
-            self._exact = _Exact(c, stream, self.path)
+            self._exact = _Exact(c, stream, self.path, references_only=self.policy == "keyframe")
         return self._exact
 
     def _key_scan(self) -> _Keyframes:
         if self._keys is None:
             c, stream = self._open()
+            # keyframes alone, scaled down: H.264's deblocking filter costs 15 % of a 720p keyframe's
+            # decode and moves the 128-px frame by 0.2 / 255 on average (benchmarks/README.md R4.3)
+            stream.codec_context.options = {"skip_loop_filter": "all"}
             self._keys = _Keyframes(c, stream)
         return self._keys
 
     def duration(self) -> float | None:
         """Seconds of video, from the stream (or container) header; None when unknown. Raises
         :class:`~avsc_edge.media.MissingStreamError` for a file without a video track."""
+        if self._header is not None:
+            return self._header[1]
         scan = self._key_scan() if self.policy == "keyframe" else self._exact_scan()
-        seconds = stream_duration(scan.stream)
-        if seconds is None and scan.c.duration:
-            seconds = float(scan.c.duration / 1_000_000)
-        return seconds
+        return video_header(scan.c, scan.stream)[1]
 
     def start(self) -> float:
         """Container seconds at which the video track starts (its header's start time)."""
+        if self._header is not None:
+            return self._header[0]
         scan = self._key_scan() if self.policy == "keyframe" else self._exact_scan()
         return stream_start(scan.stream)
 
     # -- sampling ----------------------------------------------------------------------------
     def _frame_at(self, t: float):
+        key_before = None
         if self.policy == "keyframe":
-            key = self._key_scan().nearest(t)
+            keys = self._key_scan()
+            key = keys.nearest(t)
             if key is not None and abs(key[0] - t) <= self.tolerance:
-                frame = self._keys.decode(key)
+                frame = keys.decode(key)
                 if frame is not None:
-                    self.stats["keyframes_decoded"] = self._keys.count
+                    self.stats["keyframes_decoded"] = keys.count
                     return frame, key[0]
+            key_before = keys.last_before
         self.stats["exact_frames"] += 1
-        frame = self._exact_scan().at(t)
+        frame = self._exact_scan().at(t, key_before)
         return (frame, _frame_time(frame)) if frame is not None else (None, None)
 
     def sample(self, times: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -29,13 +29,18 @@ from .frames import check_frames, normalize_frames, unique_frames
 MediaSource = str | os.PathLike
 
 
+class EncodedFrames(tuple):
+    """A window's frames already through the visual branch on the frame thread (see
+    :attr:`Recording.frame_encoder`): ``(embeddings [F, ...], logits [F, ...])``."""
+
+
 class Window:
     """One window's model inputs; ``None`` for a modality that does not cover it.
 
     ``log_mel``: float32 ``[1, n_mels, T]`` (None when a GPU backend computes it from ``wave``, the
-    window's samples); ``frames``: float32 ``[F, 3, S, S]``, which may still be decoding on the
-    frame thread when the window is handed out (reading ``frames`` waits), so that the audio branch
-    can run meanwhile."""
+    window's samples); ``frames``: float32 ``[F, 3, S, S]`` (or :class:`EncodedFrames`), which may
+    still be decoding on the frame thread when the window is handed out (reading ``frames``
+    waits), so that the audio branch can run meanwhile."""
 
     def __init__(self, index: int, start: float, log_mel: np.ndarray | None, frames=None,
                  wave: np.ndarray | None = None) -> None:
@@ -76,8 +81,14 @@ class ModelInputs:
         first = windows[0]
         mel = np.stack([w.log_mel for w in windows]) if first.log_mel is not None else None
         wave = np.stack([w.wave for w in windows]) if first.log_mel is None and first.wave is not None else None
-        frames = (lambda: np.stack([w.frames for w in windows])) if "visual" in first.modalities else None
+        frames = (lambda: _stack_frames([w.frames for w in windows])) if "visual" in first.modalities else None
         return cls(mel, frames, starts=[w.start for w in windows], wave=wave)
+
+
+def _stack_frames(frames: list) -> np.ndarray | EncodedFrames:
+    if isinstance(frames[0], EncodedFrames):
+        return EncodedFrames((np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames])))
+    return np.stack(frames)
 
 
 def num_windows(duration: float, clip: ClipConfig) -> int:
@@ -119,9 +130,10 @@ class FileFrames:
     header claims more than :data:`MAX_VIDEO_WINDOWS` windows is refused before any decoding (a
     1-KB file whose two frames lie 10^7 s apart would otherwise be millions of windows)."""
 
-    def __init__(self, path: MediaSource, clip: ClipConfig, decoder=None) -> None:
+    def __init__(self, path: MediaSource, clip: ClipConfig, decoder=None,
+                 header: tuple[float, float | None] | None = None) -> None:
         self.sampler = media.FrameSampler(path, clip.frame_size, clip.frame_policy, clip.keyframe_tolerance, decoder,
-                                          clip.frame_geometry)
+                                          clip.frame_geometry, header)
         self.start, self._length = self.sampler.start(), self.sampler.duration()
         if self._length is not None and not self._length <= MAX_VIDEO_WINDOWS * clip.seconds:
             self.sampler.close()
@@ -184,6 +196,10 @@ class Recording:
         # a window shorter than the model's (a short clip, a trailing part) is padded with silence;
         # False keeps it at its own length (taggers that pool over time, as EfficientAT tags a clip)
         self.pad_short = True
+        # frames [F, 3, S, S] -> (embeddings, logits), run on the frame thread right after decoding
+        # (the runner sets it: the visual branch then overlaps the audio branch on the other core)
+        self.frame_encoder: Callable[[np.ndarray], tuple] | None = None
+        self.encode_seconds = 0.0
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -233,8 +249,8 @@ class Recording:
                 blocks = _chain(first, gen)
         frames = None
         if video is not None:
-            try:
-                frames = FileFrames(video, clip, decoder)
+            try:   # one container's tracks: the video header is known, the frame thread opens the file
+                frames = FileFrames(video, clip, decoder, (timeline or {}).get("video_header"))
             except media.MissingStreamError:
                 if blocks is None and not same:
                     raise
@@ -280,10 +296,11 @@ class Recording:
                 return
             mono = _mono(block)
             self._audio_samples += mono.shape[-1]
-            self._audio_peak = max(self._audio_peak, float(np.abs(mono).max(initial=0.0)))
+            if mono.size:
+                self._audio_peak = max(self._audio_peak, float(mono.max()), -float(mono.min()))
             yield mono
 
-    def _frames_for(self, index: int) -> np.ndarray:
+    def _frames_for(self, index: int) -> np.ndarray | EncodedFrames:
         """The window's frames, normalised (on the frame thread). Sample times past the end of the
         video (a trailing partial window) take its last moment: no decoding to the end of the
         file in search of frames that do not exist."""
@@ -293,8 +310,13 @@ class Recording:
         rgb = self._frames.at(times)
         t0 = time.perf_counter()
         frames = _normalize_unique(rgb, self.clip.frame_norm)
-        self._normalize_s += time.perf_counter() - t0
-        return frames
+        t1 = time.perf_counter()
+        self._normalize_s += t1 - t0
+        if self.frame_encoder is None:
+            return frames
+        encoded = EncodedFrames(self.frame_encoder(frames))
+        self.encode_seconds += time.perf_counter() - t1
+        return encoded
 
     def _video_windows(self) -> int | None:
         """How many windows the video covers (None: unknown, as many as the audio)."""
@@ -332,7 +354,7 @@ class Recording:
                 t0 = time.perf_counter()
                 # one kernel thread while the frame thread decodes: two OpenMP threads plus a decoder
                 # on two cores make the kernel's barrier spin against the decoder
-                threads = 1 if pending is not None else self.threads
+                threads = 1 if pending is not None and not pending.done() else self.threads
                 samples = wave if wave is not None and not self.pad_short and wave.shape[-1] < n else \
                     fit_length(wave, n) if wave is not None else None
                 mel = None

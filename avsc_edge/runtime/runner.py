@@ -67,6 +67,10 @@ class ModelRunner:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         self.backend, self.batch_size = backend, batch_size
         self.info = backend.info
+        # per window on the frame thread only where the work is small and parallel (a CPU backend);
+        # a GPU backend batches frames of many windows in one call instead
+        engine = getattr(backend, "engine", None)
+        self.backend_is_cpu = engine is not None and engine.device == "cpu"
 
     # -- the model's parts ---------------------------------------------------------------------
     def check_inputs(self, log_mel: np.ndarray | None, frames: np.ndarray | None) -> None:
@@ -88,15 +92,24 @@ class ModelRunner:
         self.check_inputs(log_mel, None)
         return self.backend.audio_slots(self.backend.audio_tokens(log_mel))
 
-    def frame_slots(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def frame_slots(self, frames) -> tuple[np.ndarray, np.ndarray]:
         """``[B, F, 3, S, S]`` -> per-frame slots ``[B, F, N_o, d]`` / ``[B, F, N_o]``: one batched
-        call over the distinct frames."""
+        call over the distinct frames (windows already encoded on the frame thread pass through)."""
+        from ..preprocess.windows import EncodedFrames
+
+        if isinstance(frames, EncodedFrames):
+            return frames[0], frames[1]
         self.check_inputs(None, frames)
         b, f = frames.shape[:2]
-        flat = frames.reshape(b * f, *frames.shape[2:])
+        emb, logits = self.encode_window_frames(frames.reshape(b * f, *frames.shape[2:]))
+        return emb.reshape(b, f, *emb.shape[1:]), logits.reshape(b, f, -1)
+
+    def encode_window_frames(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frames ``[N, 3, S, S]`` -> (embeddings ``[N, ...]``, logits ``[N, ...]``), each distinct
+        frame once (keyframes repeat across sample times)."""
         keep, inverse = unique_frames(flat)
         emb, logits = self.backend.encode_frames(np.ascontiguousarray(flat[keep]))
-        return emb[inverse].reshape(b, f, *emb.shape[1:]), logits[inverse].reshape(b, f, -1)
+        return emb[inverse], logits[inverse]
 
     def heads(self, audio_slots, frame_slots) -> dict:
         """Slots (either may be None) -> :func:`select_outputs` of the heads."""
@@ -111,7 +124,8 @@ class ModelRunner:
         slots = self.audio_slots(log_mel, wave) if audio is not None else None
         if callable(frames):
             frames = frames()
-        if frames is not None and audio is not None and len(frames) != len(audio):
+        if frames is not None and audio is not None and len(frames if not isinstance(frames, tuple) else frames[0]) \
+                != len(audio):
             raise InputError(f"{len(audio)} audio windows but {len(frames)} frame windows")
         return self.heads(slots, self.frame_slots(frames) if frames is not None else None)
 
@@ -157,12 +171,15 @@ class ModelRunner:
 
         t0 = time.perf_counter() if t0 is None else t0
         acc, inference = WindowAccumulator(self.info), 0.0
+        if self.backend_is_cpu:   # the visual branch on the frame thread, beside the audio branch
+            recording.frame_encoder = self.encode_window_frames
         for group in batches(recording.windows(), self.batch_size):
             check(group[0].modalities, source)
             inputs = ModelInputs.stack(group)
             out, seconds = self.run_timed(inputs)
             inference += seconds
             acc.add(out, inputs.starts)
+        inference += recording.encode_seconds
         timings = {**recording.timings, "inference_ms": inference * 1e3, "total_ms": (time.perf_counter() - t0) * 1e3}
         return self.result(acc, timings, source, recording.notes)
 
