@@ -343,18 +343,18 @@ def cmd_stream(args) -> int:
     return 0
 
 
-def _bench_artifacts(args) -> tuple[list[str], str]:
-    """The artifacts to compare and the dataset to measure on (see :mod:`avsc_edge.bench.defaults`)."""
+def _bench_groups(args) -> list:
+    """The artifacts to compare and the datasets to measure on (see :mod:`avsc_edge.bench.defaults`)."""
+    from .bench.defaults import BenchGroup, default_groups
+
     if args.artifacts:
         if not args.data:
             raise ConfigError("pass --data DATASET (a TAU-layout folder) with explicit artifacts")
-        return args.artifacts, args.data
-    from .bench.defaults import default_artifacts
-
+        return [BenchGroup(args.artifacts, args.data)]
     out = Path(args.demo_dir) if args.demo_dir else default_demo_dir()
-    artifacts, data = default_artifacts(out, lambda s: print(s, file=sys.stderr), progress=not args.json,
-                                        base=not args.no_base)
-    return artifacts, args.data or data
+    groups = default_groups(out, lambda s: print(s, file=sys.stderr), progress=not args.json, base=not args.no_base,
+                            long_gop=not args.data)
+    return [BenchGroup(g.artifacts, args.data or g.data, "" if args.data else g.clip_kind) for g in groups]
 
 
 def _bench_outputs(args, artifacts: list[str]) -> dict:
@@ -387,18 +387,19 @@ def cmd_bench(args) -> int:
         from .bench.e2e import bench_artifact, plot, rows_json, table
         from .data import TauDataset
 
-        artifacts, data = _bench_artifacts(args)
-        outputs = _bench_outputs(args, artifacts)
-        clips = TauDataset(data).clips(args.split)[: args.clips]
-        if not clips:
-            raise ConfigError(f"{data}: no clips in split {args.split!r}")
-        labels = np.array([SCENES.index(c.label) for c in clips])
+        groups = _bench_groups(args)
+        outputs = _bench_outputs(args, [a for g in groups for a in g.artifacts])
         rows = []
-        for batch in args.batch:
-            for a in artifacts:
-                rows.append(bench_artifact(a, clips, labels, batch, args.repeats, threads=args.threads,
-                                           workers=args.workers,
-                                           progress=None if args.json else (lambda m: print(m, file=sys.stderr))))
+        for group in groups:
+            clips = TauDataset(group.data).clips(args.split)[: args.clips]
+            if not clips:
+                raise ConfigError(f"{group.data}: no clips in split {args.split!r}")
+            labels = np.array([SCENES.index(c.label) for c in clips])
+            for batch in args.batch:
+                for a in group.artifacts:
+                    rows.append(bench_artifact(a, clips, labels, batch, args.repeats, threads=args.threads,
+                                               workers=args.workers, clip_kind=group.clip_kind,
+                                               progress=None if args.json else (lambda m: print(m, file=sys.stderr))))
         text = table(rows)
         payload = rows_json(rows, machine)
         if "plot" in outputs:

@@ -2,26 +2,42 @@
 FP32, ONNX INT8), the mobile-sized ``edge`` and the paper-sized ``base`` presets (untrained
 weights: latency rows only),
 exported the same ways, on TAU-like clips (1280x720 30-fps H.264 + AAC, ``synth --profile tau``);
+then the INT8 edge and base models again on long-GOP clips (720p24, one keyframe per 10.4 s,
+B-frames: ``synth --profile longgop``), where the keyframe shortcut is not enough;
 TensorRT plans too where TensorRT is installed. Everything is built once into the demo folder."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 TAU_CLIPS = 20
+CLIP_KINDS = {"tau": "720p30 GOP 2 s", "longgop": "720p24 GOP 10 s"}
 
 
-def tau_dataset(out: Path, log: Callable[[str], None]) -> Path:
+@dataclass(frozen=True)
+class BenchGroup:
+    """Artifacts measured on one dataset."""
+    artifacts: list[str]
+    data: str
+    clip_kind: str = ""
+
+
+def synth_dataset(out: Path, log: Callable[[str], None], profile: str = "tau") -> Path:
     from ..data.synth import SynthConfig, generate
 
-    data = out / "tau-data"
-    cfg = SynthConfig.profile("tau", clips=TAU_CLIPS, seed=1)
+    data = out / ("tau-data" if profile == "tau" else f"{profile}-data")
+    cfg = SynthConfig.profile(profile, clips=TAU_CLIPS, seed=1)
     stamp = data / "synth_config.json"
     if not (stamp.is_file() and stamp.read_text() == cfg.to_json()):
-        log(f"bench: writing {TAU_CLIPS} TAU-like 720p30 clips into {data} (once)")
+        log(f"bench: writing {TAU_CLIPS} {CLIP_KINDS.get(profile, profile)} clips into {data} (once)")
         generate(data, cfg)
         stamp.write_text(cfg.to_json())
     return data
+
+
+def tau_dataset(out: Path, log: Callable[[str], None]) -> Path:
+    return synth_dataset(out, log, "tau")
 
 
 def untrained_checkpoint(path: Path, name: str = "base", seed: int = 0) -> Path:
@@ -73,9 +89,9 @@ def tensorrt_plans(checkpoint: Path, data: Path, log: Callable[[str], None]) -> 
     return plans
 
 
-def default_artifacts(out: Path, log: Callable[[str], None], progress: bool = True,
-                      base: bool = True) -> tuple[list[str], str]:
-    """(artifacts, dataset) of the default benchmark, built in ``out`` when missing."""
+def default_groups(out: Path, log: Callable[[str], None], progress: bool = True, base: bool = True,
+                   long_gop: bool = True) -> list[BenchGroup]:
+    """What the default benchmark measures, built in ``out`` when missing."""
     from ..training.demo import run_demo
 
     names = ["model.safetensors", "model.onnx", "model.int8.onnx"]
@@ -90,7 +106,11 @@ def default_artifacts(out: Path, log: Callable[[str], None], progress: bool = Tr
             log(f"bench: the {name} preset ({PRESET_SUMMARY[name]}) with untrained weights")
             untrained_checkpoint(ckpt, name)
         artifacts += [str(ckpt), *exports(ckpt, data, log)]
-    return artifacts, str(data)
+    groups = [BenchGroup(artifacts, str(data), CLIP_KINDS["tau"])]
+    if long_gop:
+        int8 = [a for a in artifacts if a.endswith(("edge/model.int8.onnx", "base/model.int8.onnx"))]
+        groups.append(BenchGroup(int8, str(synth_dataset(out, log, "longgop")), CLIP_KINDS["longgop"]))
+    return groups
 
 
 PRESET_SUMMARY = {"edge": "EfficientAT mn04 + MobileNetV1 0.25, their front ends",

@@ -20,10 +20,11 @@ import numpy as np
 
 from ..labels import SCENES
 from ..metrics import scene_metrics
+from .floor import floor_ms
 from .machine import rss_mb
 
 ROW_FIELDS = ("backend", "precision", "model", "trained", "batch", "size_mb", "accuracy", "log_loss", "p50_ms",
-              "p95_ms", "p99_ms", "clips_per_s", "rtf", "peak_mem_mb", "stages", "model_ms")
+              "p95_ms", "p99_ms", "clips_per_s", "rtf", "peak_mem_mb", "stages", "model_ms", "floor_ms", "clip_kind")
 STAGES = ("decode", "frames", "features", "inference")
 
 
@@ -47,6 +48,8 @@ class BenchRow:
     stages: dict[str, float] = field(default_factory=dict)
     clips: int = 0
     model_ms: float | None = None      # the model alone on one window (median), see model_alone_ms
+    floor_ms: float | None = None      # bench.floor: demux + decode of the packets the model needs (median)
+    clip_kind: str = ""                # what the clips are (e.g. "720p30 GOP 2 s")
 
 
 def model_alone_ms(clf, repeats: int = 21, warmup_s: float = 1.0) -> float:
@@ -92,7 +95,7 @@ def model_name(info) -> str:
 
 def bench_artifact(artifact: str | os.PathLike, clips, labels: np.ndarray, batch: int, repeats: int = 1,
                    warmup: int = 1, threads: int | None = None, workers: int = 2,
-                   progress: Callable[[str], None] | None = None) -> BenchRow:
+                   progress: Callable[[str], None] | None = None, clip_kind: str = "") -> BenchRow:
     """Decode-to-label timing of ``artifact`` over ``clips`` (TAU ``Clip`` objects; the video
     container, with its own audio track, is what is classified)."""
     from ..classifier import Classifier
@@ -112,10 +115,12 @@ def bench_artifact(artifact: str | os.PathLike, clips, labels: np.ndarray, batch
     for _ in range(warmup):
         clf.predict(videos[0])
     latencies, stages, elapsed, preds = [], {s: [] for s in STAGES}, 0.0, []
+    floors = []
     for r in range(repeats):
         preds, seconds = one_pass()
         elapsed += seconds
         peak = max(peak, rss_mb())
+        floors += [floor_ms(v, clf.info.clip_config)["total_ms"] for v in videos]   # interleaved with the rows
         for p in preds:
             latencies.append(p.timings["total_ms"])
             for s in STAGES:
@@ -134,7 +139,8 @@ def bench_artifact(artifact: str | os.PathLike, clips, labels: np.ndarray, batch
         accuracy=m.accuracy if m else None, log_loss=m.log_loss if m else None,
         p50_ms=float(np.percentile(lat, 50)), p95_ms=float(np.percentile(lat, 95)), p99_ms=float(np.percentile(lat, 99)),
         clips_per_s=len(lat) / elapsed, rtf=elapsed / len(lat) / audio_seconds, peak_mem_mb=peak - base_mem,
-        stages={s: float(np.median(v)) for s, v in stages.items()}, clips=len(clips), model_ms=model_alone_ms(clf))
+        stages={s: float(np.median(v)) for s, v in stages.items()}, clips=len(clips), model_ms=model_alone_ms(clf),
+        floor_ms=float(np.median(floors)), clip_kind=clip_kind)
 
 
 def _num(x: float | None, fmt: str) -> str:
@@ -145,17 +151,23 @@ def table(rows: list[BenchRow]) -> str:
     """A Markdown table (also readable on a terminal). RTF = wall time per clip / clip duration;
     "RSS +MB" = the process's resident memory at the row's peak minus before its model loaded (rows
     run in one process: memory an earlier row kept is not counted again); stage columns are median
-    milliseconds per clip."""
-    head = ("| model | backend | precision | batch | size MB | accuracy | log-loss | p50 ms | p95 ms | p99 ms | "
-            "clips/s | RTF | RSS +MB | decode ms | frames ms | log-mel ms | inference ms | model alone ms |")
+    milliseconds per clip; "floor ms" = demuxing the file once and decoding the audio and exactly
+    the video packets the model needs, nothing else, on one thread (bench.floor), and "x floor" the
+    row's p50 over it: how far from the limit."""
+    head = ("| model | clips | backend | precision | batch | size MB | accuracy | log-loss | p50 ms | p95 ms | p99 ms | "
+            "clips/s | RTF | RSS +MB | decode ms | frames ms | log-mel ms | inference ms | model alone ms | floor ms | "
+            "x floor |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         s = r.stages
         model = r.model + ("" if r.trained else " (untrained)")
-        lines.append(f"| {model} | {r.backend} | {r.precision} | {r.batch} | {r.size_mb:.2f} | {_num(r.accuracy, '.3f')} | "
+        ratio = r.p50_ms / r.floor_ms if r.floor_ms else None
+        lines.append(f"| {model} | {r.clip_kind or '-'} | {r.backend} | {r.precision} | {r.batch} | {r.size_mb:.2f} | "
+                     f"{_num(r.accuracy, '.3f')} | "
                      f"{_num(r.log_loss, '.3f')} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | "
                      f"{r.clips_per_s:.2f} | {r.rtf:.4f} | {r.peak_mem_mb:.0f} | {s['decode']:.1f} | {s['frames']:.1f} | "
-                     f"{s['features']:.1f} | {s['inference']:.1f} | {_num(r.model_ms, '.1f')} |")
+                     f"{s['features']:.1f} | {s['inference']:.1f} | {_num(r.model_ms, '.1f')} | "
+                     f"{_num(r.floor_ms, '.1f')} | {_num(ratio, '.2f')} |")
     return "\n".join(lines)
 
 
