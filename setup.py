@@ -40,9 +40,10 @@ def _find_nvcc() -> str | None:
 
 
 def _cuda_home(nvcc: str) -> Path:
-    """CUDA_HOME, else /usr/local/cuda, else the folder above nvcc's bin/ (nvcc may be a wrapper script)."""
-    for candidate in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
-                      str(Path(nvcc).resolve().parent.parent)):
+    """CUDA_HOME, else the toolkit nvcc belongs to (the folder above its bin/, e.g. the registry's
+    ``nvidia-cuda-nvcc`` wheel), else /usr/local/cuda: headers and cudart from the same release as nvcc."""
+    for candidate in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+                      str(Path(nvcc).resolve().parent.parent), "/usr/local/cuda"):
         if candidate and (Path(candidate) / "include" / "cuda_runtime.h").exists():
             return Path(candidate)
     sys.exit(f"found nvcc at {nvcc} but no CUDA toolkit (set CUDA_HOME)")
@@ -67,8 +68,9 @@ class BuildExt(build_ext):
         super().build_extensions()
 
     def _compile_cuda(self, ext, nvcc: str) -> None:
-        archs = os.environ.get("AVSC_EDGE_CUDA_ARCHS", "87;90").replace(",", ";").split(";")
-        gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs if a.strip()]
+        archs = [a.strip() for a in os.environ.get("AVSC_EDGE_CUDA_ARCHS", "87;90").replace(",", ";").split(";")
+                 if a.strip()]
+        gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
         build_temp = Path(self.build_temp) / "cuda"
         build_temp.mkdir(parents=True, exist_ok=True)
         import pybind11
@@ -78,7 +80,7 @@ class BuildExt(build_ext):
         for src in CUDA_SOURCES:
             obj = build_temp / (Path(src).stem + ".o")
             cmd = [nvcc, "-c", src, "-o", str(obj), "-std=c++17", "-O3", "--use_fast_math",
-                   "-Xcompiler", "-fPIC", *gencode, *includes]
+                   "-Xcompiler", "-fPIC", "--resource-usage", *gencode, *includes]
             print(" ".join(cmd))
             subprocess.check_call(cmd)
             objects.append(str(obj))
@@ -87,7 +89,8 @@ class BuildExt(build_ext):
         ext.library_dirs += [str(cuda_home / "lib64"), str(cuda_home / "lib")]
         # Static cudart loads the driver lazily: the module still imports on machines without a GPU.
         ext.libraries += ["cudart_static", "rt", "dl", "pthread"]
-        ext.define_macros += [("AVSC_EDGE_WITH_CUDA", "1")]
+        ext.define_macros += [("AVSC_EDGE_WITH_CUDA", "1"),
+                              ("AVSC_EDGE_CUDA_ARCHS", '"' + ",".join(f"sm_{a}" for a in archs) + '"')]
         ext.include_dirs += [str(cuda_home / "include")]
 
 

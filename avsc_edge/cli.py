@@ -416,6 +416,14 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _cuda_line(kernels: dict) -> str:
+    if not kernels.get("cuda_compiled"):
+        return "CUDA kernels: not built (CPU-only build; README: CUDA build)"
+    devices = kernels.get("cuda_devices", 0)
+    return (f"CUDA kernels: built for {kernels.get('cuda_archs', '?')}; "
+            + (f"{devices} device(s) visible" if devices else "no CUDA device visible (CPU paths only)"))
+
+
 def cmd_info(args) -> int:
     import platform
     from importlib import metadata
@@ -453,6 +461,7 @@ def cmd_info(args) -> int:
                        "packages: " + ", ".join(f"{k} {v}" for k, v in payload["packages"].items()),
                        "onnxruntime providers: " + (", ".join(providers) or "none (onnxruntime missing)"),
                        f"video decoding: {'NVDEC + CPU' if payload['nvdec'] else 'CPU (no NVDEC)'}", gst,
+                       _cuda_line(payload["kernels"]),
                        "kernels: " + json.dumps(payload["kernels"])])
     _emit(args, payload, text)
     return 0

@@ -31,6 +31,11 @@ class ArtifactError(AVSCError):
     """A model artifact (checkpoint, ONNX model, TensorRT plan) is unusable or incompatible."""
 
 
+class CudaUnavailableError(AVSCError, RuntimeError):
+    """A CUDA kernel was asked for where it cannot run: the extension was built without CUDA, or no
+    CUDA device is visible. The CPU paths are unaffected."""
+
+
 class DependencyError(AVSCError, ImportError):
     """An optional dependency is missing; the message names the package to install."""
 

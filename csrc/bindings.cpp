@@ -132,6 +132,7 @@ py::dict info() {
   d["max_threads"] = resolve_threads(0);
 #ifdef AVSC_EDGE_WITH_CUDA
   d["cuda_compiled"] = true;
+  d["cuda_archs"] = AVSC_EDGE_CUDA_ARCHS;
 #else
   d["cuda_compiled"] = false;
 #endif

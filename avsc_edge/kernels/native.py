@@ -57,11 +57,18 @@ def cuda_available() -> bool:
 
 
 def require_cuda(what: str) -> None:
-    """Raise an InputError saying what ``what`` needs when the CUDA kernels cannot run here."""
-    if not cuda_available():
-        from ..errors import InputError
+    """Raise a CudaUnavailableError saying why when the CUDA kernels cannot run here."""
+    if cuda_available():
+        return
+    from ..errors import CudaUnavailableError
 
-        raise InputError(f"{what} needs avsc_edge built with CUDA (AVSC_EDGE_CUDA=1) and a visible GPU")
+    if _C is not None and not available():
+        raise CudaUnavailableError(f"{what} is off: AVSC_EDGE_KERNELS=reference forces the NumPy kernels")
+    if not hasattr(_C, "cuda_device_count"):
+        raise CudaUnavailableError(f"{what} needs avsc_edge built with CUDA: this build is CPU-only "
+                                   "(rebuild with AVSC_EDGE_CUDA=1 and nvcc on PATH; README: CUDA build)")
+    raise CudaUnavailableError(f"{what}: no CUDA device visible (avsc_edge is built with CUDA for "
+                               f"{_C.info().get('cuda_archs', '?')}; check the driver and CUDA_VISIBLE_DEVICES)")
 
 
 def _empty_like_device(x: Any, shape: tuple[int, ...]) -> Any:
