@@ -25,8 +25,10 @@ import numpy as np
 from avsc_edge import Classifier
 
 
-def make_clip(path: Path, seconds: float, fps: int = 30, size=(1280, 720), sr: int = 48000) -> None:
-    """A moving gradient with noise and stereo noise: enough texture for a realistic H.264 stream."""
+def make_clip(path: Path, seconds: float, fps: int = 30, size=(1280, 720), sr: int = 48000,
+              gop_seconds: float | None = None) -> None:
+    """A moving gradient with noise and stereo noise: enough texture for a realistic H.264 stream
+    (``gop_seconds``: a keyframe that often; default x264's, one per 250 frames)."""
     from avsc_edge.data.synth import write_av
 
     w, h = size
@@ -41,7 +43,10 @@ def make_clip(path: Path, seconds: float, fps: int = 30, size=(1280, 720), sr: i
             yield (rgb + rng.integers(0, 16, (h, w, 1))).clip(0, 255).astype(np.uint8)
 
     audio = (rng.standard_normal((2, int(seconds * sr))) * 0.1).astype(np.float32)
-    write_av(path, frames(), fps, audio, sr, size=size)
+    options = {"preset": "ultrafast", "crf": "23"}
+    if gop_seconds:
+        options.update(g=str(round(gop_seconds * fps)), keyint_min=str(round(gop_seconds * fps)))
+    write_av(path, frames(), fps, audio, sr, size=size, video_options=options)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

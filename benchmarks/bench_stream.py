@@ -1,11 +1,20 @@
 """Streaming per hop through the Classifier's backend: the incremental path (audio tokens and frame
-embeddings computed once) against recomputing each window from scratch, the real-time factor, and
-the thread policy (the default against every intra-op thread count), in one run.
+embeddings computed once) against recomputing each window from scratch, and against keeping (and
+scaling) every camera frame instead of only those a window may use (stream.sampler); the
+real-time factor, and the thread policy (the default against every intra-op thread count), in one
+run. "per hop" is the step that emits a prediction; "per s" all the stream's work over its seconds
+(with a 1-s hop: the whole cost of one hop, the frames between predictions included).
 
-    python benchmarks/bench_stream.py MODEL [MODEL ...] [--seconds 40] [--hop 1.0] [--threads 1,2]
+    python benchmarks/bench_stream.py MODEL [MODEL ...] [--seconds 40] [--hop 1.0] [--fps 30] [--threads 1,2]
+    python benchmarks/bench_stream.py MODEL --file [CLIP] [--gop 2]   # Classifier.stream over a file vs its floor
+    python benchmarks/bench_stream.py MODEL --soak 600                # the push API, 720p30, RSS each minute
+
+``--file``: a 720p30 H.264 + AAC clip (written when not given: ``--seconds`` long, a keyframe
+every ``--gop`` seconds) streamed as fast as it decodes; per hop: wall time of everything against
+the file's floor (bench.floor: demux, the audio and exactly the video packets the grid needs).
 
 MODEL: any artifact (.safetensors, .onnx with its split graphs, .plan). Input: a synthetic stream of
-0.1-s mono audio chunks at 48 kHz and 1280x720 camera frames at 10 fps.
+0.1-s mono audio chunks at 48 kHz and 1280x720 camera frames at ``--fps``.
 """
 from __future__ import annotations
 
@@ -18,32 +27,116 @@ import numpy as np
 
 from avsc_edge import Classifier
 from avsc_edge.stream import StreamConfig, StreamState
+from avsc_edge.stream.sampler import FrameSampler
 
 
-def run(backend, incremental: bool, seconds: float, hop: float, sr: int = 48000, fps: float = 10.0,
-        size=(720, 1280)):
+class KeepEveryFrame(FrameSampler):
+    """The reference: every frame kept and scaled on arrival (the stream before stream.sampler)."""
+
+    def wants(self, t, origin):
+        return True
+
+
+def run(backend, incremental: bool, seconds: float, hop: float, sr: int = 48000, fps: float = 30.0,
+        size=(720, 1280), every_frame: bool = False):
     rng = np.random.default_rng(0)
     state = StreamState(backend, sr, StreamConfig(hop=hop, incremental=incremental))
+    if every_frame:
+        state.sampler = KeepEveryFrame(1.0)
     frames = rng.integers(0, 255, (8, *size, 3), dtype=np.uint8)
     chunk = 0.1
-    hop_ms, preds = [], []
+    audio = (rng.standard_normal((int(round(seconds / chunk)), int(sr * chunk))) * 0.1).astype(np.float32)
+    hop_ms, preds, fi = [], [], 0
     t_all = time.perf_counter()
-    for i in range(int(round(seconds / chunk))):
+    for i in range(len(audio)):
         t = i * chunk
         t0 = time.perf_counter()
-        out = state.add_audio((rng.standard_normal(int(sr * chunk)) * 0.1).astype(np.float32), t)
-        out += state.add_frame(frames[i % 8], t)
+        out = state.add_audio(audio[i], t)
+        while fi / fps < t + chunk - 1e-9:
+            out += state.add_frame(frames[fi % 8], fi / fps)
+            fi += 1
         if out:
             hop_ms.append((time.perf_counter() - t0) * 1e3)
             preds += out
     return {"hop_ms": hop_ms, "preds": preds, "seconds": time.perf_counter() - t_all, "stats": dict(state.stats)}
 
 
-def measure(model: str, seconds: float, hop: float, threads: int | None):
+PATHS = {"from scratch": dict(incremental=False), "incremental, every frame scaled": dict(every_frame=True),
+         "incremental": dict()}
+
+
+def measure(model: str, seconds: float, hop: float, fps: float, threads: int | None):
     clf = Classifier(model, threads=threads)
     window = clf.info.clip_config.seconds
-    run(clf.backend, True, window + 2 * hop, hop)   # warm-up
-    return clf, {inc: run(clf.backend, inc, seconds, hop) for inc in (False, True)}
+    run(clf.backend, True, window + 2 * hop, hop, fps=fps)   # warm-up
+    return clf, {name: run(clf.backend, kw.get("incremental", True), seconds, hop, fps=fps,
+                           every_frame=kw.get("every_frame", False)) for name, kw in PATHS.items()}
+
+
+def file_rows(model: str, clip: str | None, seconds: float, gop: float, hop: float, repeats: int = 3) -> dict:
+    import tempfile
+    from pathlib import Path
+
+    from avsc_edge.bench.floor import floor_ms
+    from bench_gst import make_clip
+
+    clf = Classifier(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = clip or str(Path(tmp) / "clip.mp4")
+        if clip is None:
+            make_clip(Path(path), seconds, gop_seconds=gop)
+        list(clf.stream(path, hop=hop))    # warm-up
+        walls, floors, hops = [], [], 0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            hops = len(list(clf.stream(path, hop=hop)))
+            walls.append((time.perf_counter() - t0) * 1e3)
+            floors.append(floor_ms(path, clf.info.clip_config)["total_ms"])
+    wall, floor = statistics.median(walls), statistics.median(floors)
+    row = {"model": model, "clip": clip or f"{seconds:g}-s 720p30, keyframe every {gop:g} s", "hops": hops,
+           "wall_ms_per_hop": wall / hops, "floor_ms_per_hop": floor / hops, "x_floor": wall / floor}
+    print(f"| {row['clip']} | {hops} | {row['wall_ms_per_hop']:.1f} | {row['floor_ms_per_hop']:.1f} | "
+          f"{row['x_floor']:.2f} |")
+    return row
+
+
+def soak(model: str, seconds: float, fps: float, sr: int = 48000) -> dict:
+    """The push API (StreamClassifier) fed 0.1-s audio chunks and 1280x720 frames at ``fps`` for
+    ``seconds`` of stream time, as fast as it takes them; resident memory after every minute."""
+    from avsc_edge.bench.machine import rss_mb
+    from avsc_edge.stream import StreamClassifier
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (8, 720, 1280, 3), dtype=np.uint8)
+    audio = (rng.standard_normal((10, sr // 10)) * 0.1).astype(np.float32)
+    n = 0
+
+    def count(_):
+        nonlocal n
+        n += 1
+
+    sc = StreamClassifier(model, sample_rate=sr, hop=1.0, on_prediction=count)
+    rss, fi, t0 = [], 0, time.perf_counter()
+    for i in range(int(seconds * 10)):
+        while sc.pending > 64:           # a producer that loses nothing
+            time.sleep(0.0005)
+        sc.push_audio(audio[i % 10], i / 10)
+        while fi / fps < (i + 1) / 10 - 1e-9:
+            sc.push_frame(frames[fi % 8], fi / fps)
+            fi += 1
+        if (i + 1) % 600 == 0:
+            while sc.pending:            # let the worker catch up before measuring
+                time.sleep(0.01)
+            rss.append(rss_mb())
+    sc.close()
+    wall = time.perf_counter() - t0
+    row = {"model": model, "stream_seconds": seconds, "fps": fps, "predictions": n, "wall_s": wall,
+           "ms_per_stream_second": wall / seconds * 1e3, "rss_mb_per_minute": rss, "stats": sc.stats}
+    print(f"{model}: {n} predictions over {seconds:g} s of 720p{fps:g} in {wall:.1f} s "
+          f"({row['ms_per_stream_second']:.1f} ms per stream second, producer and worker together); "
+          f"RSS per minute: {', '.join(f'{r:.0f}' for r in rss)} MB (spread {max(rss) - min(rss):.1f} MB "
+          f"after the first: {max(rss[1:] or rss) - min(rss[1:] or rss):.1f}); dropped inputs {sc.stats['dropped_inputs']}")
+    return row
 
 
 def main() -> int:
@@ -51,38 +144,63 @@ def main() -> int:
     ap.add_argument("models", nargs="+")
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--hop", type=float, default=1.0)
+    ap.add_argument("--fps", type=float, default=30.0, help="camera frames per second (1280x720)")
+    ap.add_argument("--file", nargs="?", const="", help="stream a file (written when no CLIP is given)")
+    ap.add_argument("--soak", type=float, help="seconds of push-API stream (720p at --fps) with RSS each minute")
+    ap.add_argument("--gop", type=float, default=2.0, help="--file: seconds between keyframes of the written clip")
     ap.add_argument("--threads", default="1,2", help="intra-op thread counts to compare with the default")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.soak:
+        report = [soak(m, args.soak, args.fps) for m in args.models]
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1)
+        return 0
+    if args.file is not None:
+        print("| clip | hops | wall ms per hop | floor ms per hop | x floor |\n|---|---|---|---|---|")
+        report = [file_rows(m, args.file or None, args.seconds, args.gop, args.hop) for m in args.models]
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1)
+        return 0
     report = []
-    print("| model | backend | precision | path | per-hop p50 ms | p95 ms | RTF | audio mel frames / hop | "
-          "frames embedded | predictions |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | backend | precision | path | per-hop p50 ms | p95 ms | per s ms | RTF | audio mel frames / hop | "
+          "frames scaled | frames embedded | predictions |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models:
-        clf, res = measure(model, args.seconds, args.hop, None)
+        clf, res = measure(model, args.seconds, args.hop, args.fps, None)
         info = clf.info
         name = f"{info.clip_config.seconds:g}-s window, {info.feature_config.sr // 1000} kHz, {info.clip_config.frame_size} px"
-        for inc, r in res.items():
-            n = len(r["preds"])
-            print(f"| {name} | {clf.engine.backend} | {clf.engine.precision} | {'incremental' if inc else 'from scratch'} | "
+        for path, r in res.items():
+            n, st = len(r["preds"]), r["stats"]
+            scaled = round(args.seconds * args.fps) - st["frames_skipped"]
+            print(f"| {name} | {clf.engine.backend} | {clf.engine.precision} | {path} | "
                   f"{statistics.median(r['hop_ms']):.1f} | {np.percentile(r['hop_ms'], 95):.1f} | "
-                  f"{r['seconds'] / args.seconds:.4f} | {r['stats']['audio_frames_computed'] / n:.0f} | "
-                  f"{r['stats']['frames_embedded']} | {n} |")
-        speedup = statistics.median(res[False]["hop_ms"]) / statistics.median(res[True]["hop_ms"])
-        diff = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(res[True]["preds"], res[False]["preds"]) for k in a.scores)
+                  f"{r['seconds'] / args.seconds * 1e3:.1f} | {r['seconds'] / args.seconds:.4f} | "
+                  f"{st['audio_frames_computed'] / n:.0f} | {scaled} | {st['frames_embedded']} | {n} |")
+        inc, every, scratch = res["incremental"], res["incremental, every frame scaled"], res["from scratch"]
+        p50 = {k: statistics.median(v["hop_ms"]) for k, v in res.items()}
+        diff = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(inc["preds"], scratch["preds"]) for k in a.scores)
+        same = all(a.scores == b.scores for a, b in zip(inc["preds"], every["preds"])) and \
+            len(inc["preds"]) == len(every["preds"])
         sweep = {}
         for t in [int(x) for x in args.threads.split(",")]:
-            _, r = measure(model, min(args.seconds, info.clip_config.seconds + 10 * args.hop), args.hop, t)
-            sweep[t] = statistics.median(r[True]["hop_ms"])
-        default = statistics.median(res[True]["hop_ms"])
+            _, r = measure(model, min(args.seconds, info.clip_config.seconds + 10 * args.hop), args.hop, args.fps, t)
+            sweep[t] = statistics.median(r["incremental"]["hop_ms"])
+        default = p50["incremental"]
         best = min(sweep.values())
-        print(f"|  | | | speed-up per hop {speedup:.2f}x; max score difference {diff:.3f}; threads "
-              + ", ".join(f"{t}: {v:.1f} ms" for t, v in sweep.items())
-              + f", default ({clf.engine.threads}): {default:.1f} ms = {default / best:.2f}x the best | | | | | | |")
+        print(f"|  | | | per hop: incremental vs from scratch {p50['from scratch'] / default:.2f}x, vs every frame "
+              f"scaled {p50['incremental, every frame scaled'] / default:.2f}x (per s "
+              f"{every['seconds'] / inc['seconds']:.2f}x; predictions identical: {same}); max score difference vs "
+              f"from scratch {diff:.3f}; threads " + ", ".join(f"{t}: {v:.1f} ms" for t, v in sweep.items())
+              + f", default ({clf.engine.threads}): {default:.1f} ms = {default / best:.2f}x the best | | | | | | | | |")
         report.append({"model": model, "backend": clf.engine.backend, "precision": clf.engine.precision,
-                       "speedup": speedup, "max_score_diff": diff, "threads_ms": sweep, "default_ms": default,
-                       "rtf": {str(k): v["seconds"] / args.seconds for k, v in res.items()},
-                       "hop_ms_p50": {str(k): statistics.median(v["hop_ms"]) for k, v in res.items()}})
+                       "fps": args.fps, "max_score_diff": diff, "identical_to_every_frame": same,
+                       "threads_ms": sweep, "default_ms": default,
+                       "rtf": {k: v["seconds"] / args.seconds for k, v in res.items()},
+                       "per_s_ms": {k: v["seconds"] / args.seconds * 1e3 for k, v in res.items()},
+                       "hop_ms_p50": p50, "stats": {k: v["stats"] for k, v in res.items()}})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

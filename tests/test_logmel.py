@@ -117,7 +117,9 @@ def test_streaming_equals_offline(center, pad_mode, rng):
     pieces, pos = [], 0
     while pos < x.shape[1]:
         n = int(rng.integers(1, 3000))
+        expected = stream.frames_after(min(n, x.shape[1] - pos))     # what a stream counts before computing
         pieces.append(stream.push(x[:, pos:pos + n]))
+        assert stream.frames_emitted == expected
         pos += n
     streamed = np.concatenate(pieces, axis=-1)
     offline = log_mel(x, cfg)

@@ -249,6 +249,15 @@ class StreamingLogMel:
         self._filter = PreEmphasis(self.preemphasis)
         self.frames_emitted = 0
 
+    def frames_after(self, more: int) -> int:
+        """Frames complete once ``more`` further samples are pushed (``frames_emitted`` then)."""
+        n = self._buffer.shape[-1] + more
+        if not self._started:
+            if self.cfg.pad_mode == "reflect" and n <= self.cfg.n_fft // 2:
+                return self.frames_emitted
+            n += self.cfg.n_fft // 2
+        return self.frames_emitted + (0 if n < self.cfg.n_fft else 1 + (n - self.cfg.n_fft) // self.cfg.hop_length)
+
     def push(self, samples: np.ndarray) -> np.ndarray:
         x = check_waveform(samples, "samples")
         if x.shape[:-1] != self._buffer.shape[:-1]:

@@ -49,7 +49,9 @@ class AudioTrack:
         self.mel = StreamingLogMel(self.features, threads=1)
         self.columns: deque[np.ndarray] = deque(maxlen=keep_frames)   # mel columns [n_mels]
         self.keep_samples = (keep_frames + 2) * features.hop_length + features.n_fft
-        self.raw = np.zeros(0, np.float32)     # the stream's samples, left padding included once known
+        self._buf, self._n = np.zeros(0, np.float32), 0     # the raw samples: see raw
+        self._pending: list[np.ndarray] = []                  # analysed samples not in the log-mel yet
+        self._pending_n = 0
         self.padded = False
         self.raw_offset = 0                                            # padded index of raw[0]
         self.received = 0                                              # input samples so far
@@ -66,25 +68,54 @@ class AudioTrack:
 
     @property
     def count(self) -> int:
-        """Mel frames complete so far."""
-        return self.mel.frames_emitted
+        """Mel frames complete so far (computed or not yet: see :meth:`_flush`)."""
+        return self.mel.frames_after(self._pending_n)
 
     @property
     def first_kept(self) -> int:
+        self._flush()
         return self.count - len(self.columns)
+
+    def _flush(self) -> None:
+        """The log-mel of the samples received since the last call, in one kernel call (a call costs
+        about as much as 20 frames: per 0.1-s chunk it would be most of the work)."""
+        if self._pending:
+            x = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+            self._pending, self._pending_n = [], 0
+            self.columns.extend(self.mel.push(x).T)
+
+    @property
+    def raw(self) -> np.ndarray:
+        """The kept analysed samples (left padding included once known); ``raw[0]`` is padded index
+        ``raw_offset``."""
+        return self._buf[:self._n]
 
     def _add(self, x: np.ndarray) -> None:
         """Append analysed (already pre-emphasised) samples."""
         if x.size == 0:
             return
-        self.raw = np.concatenate([self.raw, x])
+        self._append(x)
         if not self.padded:
             padded = pad_start(self.raw, self.features)
-            self.raw, self.padded = (self.raw, False) if padded is None else (padded, True)
-        if len(self.raw) > 2 * self.keep_samples:
-            drop = len(self.raw) - self.keep_samples
-            self.raw, self.raw_offset = self.raw[drop:], self.raw_offset + drop
-        self.columns.extend(self.mel.push(x).T)
+            if padded is not None:
+                self._buf, self._n, self.padded = padded, len(padded), True
+        self._pending.append(x)
+        self._pending_n += x.shape[-1]
+        if self._pending_n >= self.features.sr:    # bounded: at most a second waits
+            self._flush()
+
+    def _append(self, x: np.ndarray) -> None:
+        """Into a buffer with room: a copy of the kept samples only when it is full (amortised O(len x))."""
+        n, m = self._n, x.shape[-1]
+        if n + m > len(self._buf):
+            drop = max(0, n - self.keep_samples)
+            kept = n - drop
+            buf = np.empty(max(2 * self.keep_samples, 2 * (kept + m)), np.float32)
+            buf[:kept] = self._buf[drop:n]
+            self._buf, self._n, self.raw_offset = buf, kept, self.raw_offset + drop
+            n = kept
+        self._buf[n:n + m] = x
+        self._n = n + m
 
     def push(self, mono: np.ndarray) -> None:
         self.received += mono.shape[-1]
@@ -107,7 +138,7 @@ class AudioTrack:
         """Columns ``first..last`` (inclusive) as ``[n_mels, n]``; frames no longer kept (or before
         the track) are the log floor."""
         out = np.full((self.features.n_mels, last - first + 1), self.silence, np.float32)
-        base = self.first_kept
+        base = self.first_kept      # computes what is pending
         for t in range(max(first, base), min(last, self.count - 1) + 1):
             out[:, t - first] = self.columns[t - base]
         return out

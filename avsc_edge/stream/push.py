@@ -85,6 +85,12 @@ class StreamClassifier:
         return self.state.info
 
     @property
+    def pending(self) -> int:
+        """Inputs queued and not yet processed (a producer that must not lose any can wait on it)."""
+        with self._inputs.cond:
+            return len(self._inputs.items)
+
+    @property
     def stats(self) -> dict[str, int]:
         return {**self.state.stats, "dropped_inputs": self._inputs.dropped, "dropped_predictions": self._outputs.dropped}
 
@@ -100,6 +106,9 @@ class StreamClassifier:
         if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
             raise InputError(f"frame must be RGB uint8 [H, W, 3], got {arr.shape} {arr.dtype}")
         t = check_timestamp(timestamp)
+        if not self.state.sampler.wants(t, self.state.first_time):   # no window will use it: not copied
+            self._put(("tick", None, t))
+            return
         small = model_sized(arr, self.state.clip)   # queued at the model's size, whatever the camera's
         self._put(("frame", small.copy() if np.shares_memory(small, arr) else small, t))
 
@@ -121,8 +130,9 @@ class StreamClassifier:
                 self._deliver(self._safely(self.state.finish))
                 break
             kind, data, ts = item
-            step = {"audio": lambda: self.state.add_audio(data, ts), "frame": lambda: self.state.add_frame(data, ts),
-                    "reset": lambda: self.state.reset() or []}[kind]
+            step = {"audio": lambda: self.state.add_audio(data, ts),
+                    "frame": lambda: self.state.add_frame(data, ts, sampled=True),
+                    "tick": lambda: self.state.frame_seen(ts), "reset": lambda: self.state.reset() or []}[kind]
             preds = self._safely(step)
             if preds is None:
                 break

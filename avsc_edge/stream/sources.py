@@ -64,12 +64,13 @@ def _pace(first_wall: float, t: float) -> None:
 
 
 def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
-                block_seconds: float = 0.1) -> Iterator[Event]:
+                block_seconds: float | None = None) -> Iterator[Event]:
     """A local file as a stream: mono audio blocks at ``sr`` and the frames of the sample grid
     ``(k + 1/2) * seconds / num_frames`` chosen by the clip's frame policy, brought to the model's
     size and stamped with their grid time, both on the container's clock from the earlier track's
     start (placed as ``predict`` places them: :class:`~avsc_edge.preprocess.windows.FileFrames`). Interleaved
-    in time order."""
+    in time order. Audio blocks of ``block_seconds`` (default: 0.1 s paced in real time, else 0.5 s:
+    the predictions do not depend on it, the overhead per block does)."""
     from ..media import MissingStreamError, audio_blocks
     from ..preprocess.windows import FileFrames
 
@@ -97,7 +98,7 @@ def file_events(path: str | os.PathLike, sr: int, clip, realtime: bool = False,
     pos = 0.0
     try:
         try:
-            for block in audio_blocks(path, sr, mono=True, block_seconds=block_seconds,
+            for block in audio_blocks(path, sr, mono=True, block_seconds=block_seconds or (0.1 if realtime else 0.5),
                                       timeline=timeline if frames is not None else None, lead_silence=False):
                 if pos == 0.0 and "origin" in timeline:   # a late audio track starts where it starts
                     pos = timeline["audio_start"] - timeline["origin"]

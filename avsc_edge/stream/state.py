@@ -7,7 +7,8 @@ parts, precision and provider as ``predict``). No threads here (see :mod:`avsc_e
   :mod:`avsc_edge.stream.audio`).
 * Frames: sampled on a fixed grid of the stream clock (spacing ``seconds / num_frames``, as in
   training); each window holds the ``num_frames`` grid points inside it, so consecutive windows
-  share frames, and each frame's embedding is computed once and cached.
+  share frames, and each frame's embedding is computed once and cached. Frames that cannot be the
+  nearest to a grid point are neither kept nor scaled (:mod:`avsc_edge.stream.sampler`).
 * Per hop the heads (frame pooling, cross-attention, fusion) run on the cached embeddings.
 
 A window of a file exactly one window long, streamed with ``hop = window``, equals
@@ -30,6 +31,7 @@ from ..preprocess.frames import preprocess_frames
 from ..runtime.prediction import WindowAccumulator, softmax
 from ..runtime.runner import as_runner
 from .audio import AudioTrack, TokenCache, scratch_tokens
+from .sampler import FrameSampler
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ class StreamState:
         self.source = source
         self.stats = {"predictions": 0, "late_audio_chunks": 0, "audio_gaps_filled": 0, "audio_restarts": 0,
                       "late_frames": 0, "frames_embedded": 0, "skipped_windows": 0, "audio_frames_computed": 0,
-                      "clock_restarts": 0, "source_reopened": 0}
+                      "clock_restarts": 0, "source_reopened": 0, "frames_skipped": 0}
         self._pending_notes: list[str] = []
         self.reset()
 
@@ -136,6 +138,7 @@ class StreamState:
         self.audio: AudioTrack | None = None
         self.tokens: TokenCache | None = None
         self.frames: deque[tuple[float, np.ndarray]] = deque()
+        self.sampler = FrameSampler(self.clip.seconds / self.clip.num_frames)
         self.embeddings: OrderedDict[float, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.next_emit: float | None = None
         self.last_frame_time: float | None = None
@@ -186,23 +189,43 @@ class StreamState:
         self.audio.push(mono)
         return self._emit_due(notes)
 
-    def add_frame(self, rgb: np.ndarray, timestamp: float) -> list:
+    def add_frame(self, rgb: np.ndarray, timestamp: float, sampled: bool = False) -> list:
+        """A frame at ``timestamp``; kept (at the model's size) only when a window may use it (see
+        :class:`~avsc_edge.stream.sampler.FrameSampler`; ``sampled``: the caller asked
+        :attr:`sampler` already, as the push API does before copying a frame)."""
         arr = np.asarray(rgb)
         if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
             raise InputError(f"frame must be RGB uint8 [H, W, 3], got {arr.shape} {arr.dtype}")
         timestamp = self._on_clock(timestamp)
-        arr = model_sized(arr, self.clip)   # memory does not depend on the camera's resolution
+        if not (sampled or self.sampler.wants(timestamp, self.first_time)):
+            return self.frame_seen(timestamp)
+        if not self._hold_frame(model_sized(arr, self.clip), timestamp):   # memory: the model's size
+            return []
+        return self._frame_clock(timestamp)
+
+    def frame_seen(self, timestamp: float) -> list:
+        """A frame no window will use arrived: it only moves the stream clock (the camera is alive)."""
+        timestamp = self._on_clock(timestamp)
+        self.stats["frames_skipped"] += 1
+        if self.first_time is None:
+            self.first_time = timestamp
+        return self._frame_clock(timestamp)
+
+    def _hold_frame(self, arr: np.ndarray, timestamp: float) -> bool:
         if self.first_time is None:
             self.first_time = timestamp
         if self.frames and timestamp <= self.frames[-1][0]:
             if timestamp < self.now - self.clip.seconds:
                 self.stats["late_frames"] += 1
-                return []
+                return False
             if any(t == timestamp for t, _ in self.frames):
-                return []   # the same frame twice (a file source repeats a keyframe for two grid times)
+                return False   # the same frame twice (a file source repeats a keyframe for two grid times)
             self.frames = deque(sorted([*self.frames, (timestamp, arr)], key=lambda p: p[0]))
         else:
             self.frames.append((timestamp, arr))
+        return True
+
+    def _frame_clock(self, timestamp: float) -> list:
         if self.last_frame_time is not None and timestamp > self.last_frame_time:
             gap = timestamp - self.last_frame_time
             self._frame_spacing = gap if self._frame_spacing is None else 0.8 * self._frame_spacing + 0.2 * gap

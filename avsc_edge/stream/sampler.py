@@ -1,0 +1,51 @@
+"""Which arriving frames a stream's windows can use, decided before a frame is copied or scaled.
+
+Windows sample frames on a fixed grid of the stream clock (``(k + 1/2) * seconds / num_frames``
+after its origin) and take, for each grid point, the frame nearest to it. At a steady frame rate
+only the frames within about half an arrival interval of a grid point can be the nearest one, so a
+30-fps camera feeding the ``edge`` preset (a grid point every 3.3 s) needs two frames in a hundred;
+the others only move the stream clock (the stall logic needs to know the camera is alive).
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+KEEP_WITHIN = 0.6   # arrival intervals around a grid point: the frames on both sides of it
+
+
+class FrameSampler:
+    """``wants(t, origin)`` says whether the frame at ``t`` may be the nearest to a grid point.
+
+    Kept: frames within ``KEEP_WITHIN`` arrival intervals (smoothed, as they arrive) of a grid point;
+    the first frame after a grid point that no kept frame covered (the rate fell, a frame was
+    lost); every frame while the grid origin or the rate is not known yet, or when frames come out
+    of order. Keeping more than needed is always safe: a window takes the nearest frame it holds.
+    Thread-safe: the push API asks from the producer's thread, before copying the frame."""
+
+    def __init__(self, seg: float) -> None:
+        self.seg = seg
+        self._lock = threading.Lock()
+        self._last: float | None = None
+        self._spacing: float | None = None
+        self._covered = -math.inf           # the latest grid point a kept frame is near (or after)
+
+    def wants(self, t: float, origin: float | None) -> bool:
+        with self._lock:
+            previous, self._last = self._last, t
+            if previous is None or t <= previous:
+                return True
+            gap = t - previous
+            self._spacing = gap if self._spacing is None else 0.8 * self._spacing + 0.2 * gap
+            if origin is None:
+                return True
+            position = (t - origin) / self.seg - 0.5          # in grid steps from the first grid point
+            nearest = origin + (round(position) + 0.5) * self.seg
+            if abs(t - nearest) <= KEEP_WITHIN * self._spacing:
+                self._covered = max(self._covered, nearest)
+                return True
+            passed = origin + (math.floor(position) + 0.5) * self.seg
+            if passed >= origin and passed > self._covered + 1e-9:
+                self._covered = passed
+                return True
+            return False
