@@ -545,9 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("synth", cmd_synth, "write a synthetic dataset in the TAU Urban Audio-Visual Scenes 2021 layout")
     p.add_argument("--out", required=True)
-    p.add_argument("--profile", default="small", choices=["small", "tau", "longgop"],
+    p.add_argument("--profile", default="small", choices=["small", "tau", "phone", "longgop"],
                    help="small: 128x96 5-fps clips (fast); tau: 1280x720 30-fps H.264 with a keyframe every 2 s, "
-                        "B-frames, ~5 Mbit/s, 10-s clips, like TAU Urban Audio-Visual Scenes 2021 or a camera; longgop: "
+                        "B-frames, ~5 Mbit/s, 10-s clips, like TAU Urban Audio-Visual Scenes 2021 or a camera; phone: "
+                        "1280x720 24-fps H.264 + MP3, a keyframe per second, no B-frames; longgop: "
                         "1280x720 24-fps H.264 + MP3 with one keyframe per 10.4 s, as web pipelines re-encode video")
     p.add_argument("--clips", type=int, default=100,
                    help="clips, at least 20 (two per scene: every scene in the train and the evaluate split); "

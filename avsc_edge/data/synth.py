@@ -35,6 +35,9 @@ PROFILES = {
                 duration=10.0),
     # video as a web pipeline re-encodes it (x264's default keyint of 250: one keyframe per 10.4 s
     # at 24 fps, 3 B-frames) with MP3 audio: a phone, camera or download
+    # a phone or action camera: 720p at 24 fps, a keyframe every second, no B-frames, MP3 audio
+    "phone": dict(fps=24.0, width=1280, height=720, gop_seconds=1.0, video_bitrate=4_000_000, b_frames=0,
+                  duration=10.0, audio_codec="libmp3lame"),
     "longgop": dict(fps=24.0, width=1280, height=720, gop_seconds=250 / 24, video_bitrate=3_000_000, b_frames=3,
                     duration=10.0, audio_codec="libmp3lame"),
 }
