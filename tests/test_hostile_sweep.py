@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 
 from avsc_edge.data.synth import write_av, write_wav
 
+import peak_rss
 from test_hostile_inputs import sparse_mkv
 
 CLI = [sys.executable, "-m", "avsc_edge.cli"]
@@ -24,22 +23,7 @@ LIMIT_RSS_KB, LIMIT_S = 1024 * 1024, 60.0
 
 def run_measured(args, cwd) -> tuple[int, str, str, int, float]:
     """(exit code, stdout, stderr, peak RSS in KB, wall seconds) of the CLI on ``args``."""
-    import tempfile
-
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        t0 = time.monotonic()
-        proc = subprocess.Popen([*CLI, *map(str, args)], cwd=cwd, stdout=out, stderr=err, text=True)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - t0 > 2 * LIMIT_S:
-                proc.kill()
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, out.read(), err.read(), usage.ru_maxrss, time.monotonic() - t0
+    return peak_rss.run_measured([*CLI, *args], cwd=cwd, kill_after=2 * LIMIT_S)
 
 
 def hostile_corpus(folder: Path, good: Path) -> dict[str, Path]:
