@@ -101,8 +101,7 @@ def cmd_train(args) -> int:
     seconds = time.monotonic() - t0
     ev = result.metrics.get("evaluate", {})
     size_mb = Path(result.checkpoint).stat().st_size / 1e6
-    weights = "pretrained backbones" if pretrained and (pretrained.audio_weights or pretrained.visual_weights) else \
-        "no pretrained weights"
+    weights = _pretrained_words(result.metrics.get("pretrained_loaded", []))
     data = "synthetic data" if result.metrics.get("data", {}).get("synthetic") else "real data"
     summary = (f"train: {len(result.history)} epochs in {seconds:.0f} s; model {result.checkpoint} "
                f"({size_mb:.1f} MB, {weights}, {data}); evaluate accuracy {ev.get('accuracy', float('nan')):.3f}, "
@@ -110,6 +109,15 @@ def cmd_train(args) -> int:
     _emit(args, {"checkpoint": str(result.checkpoint), "history": result.history, "metrics": result.metrics,
                  "seconds": seconds, "size_mb": size_mb}, summary)
     return 0
+
+
+def _pretrained_words(loaded: list[str]) -> str:
+    if not loaded:
+        return "no pretrained weights"
+    if len(loaded) == 2:
+        return "pretrained audio and visual backbones"
+    other = "visual" if loaded == ["audio"] else "audio"
+    return f"pretrained {loaded[0]} backbone, {other} from random weights"
 
 
 def cmd_eval(args) -> int:
@@ -155,7 +163,8 @@ def cmd_predict(args) -> int:
     if csv_out and errors_out and csv_out.target.resolve() == errors_out.target.resolve():
         raise ConfigError(f"--csv and --errors are the same file ({csv_out.target}); give two names")
     csv_file = csv_out.open() if csv_out else None
-    errors_file = errors_out.open() if errors_out else None
+    # opened at the first failure; one left from an earlier run is emptied so it never lists stale errors
+    errors_file = errors_out.open() if errors_out and errors_out.target.exists() else None
     writer = DcaseCsvWriter(csv_file or sys.stdout, clf.labels) if args.csv else None
     ok = failed = 0
     complete = False
@@ -163,6 +172,8 @@ def cmd_predict(args) -> int:
         for name, r in clf.predict_many(pairs, workers=args.workers, progress=not (args.json or args.csv == "-")):
             if isinstance(r, Exception):
                 failed += 1
+                if errors_out and not errors_file:
+                    errors_file = errors_out.open()
                 if errors_file:
                     errors_file.write(f"{_one_line(name)}\t{type(r).__name__}\t{_one_line(str(r))}\n")
                     errors_file.flush()
@@ -535,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {EXAMPLES[name]}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--json", action="store_true", help="machine-readable output")
-        p.set_defaults(fn=fn)
+        p.set_defaults(fn=fn, parser=p)
         return p
 
     p = add("demo", cmd_demo, "synthesise data, train the tiny model, evaluate and classify a clip (CPU, minutes)")
@@ -669,7 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(the paper's CNN14 + ResNet-18) for accuracy on a GPU or a server.",
                        epilog=f"example:\n  {EXAMPLES['bench']}\n  avsc-edge bench --kernels",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(fn=cmd_bench)
+    p.set_defaults(fn=cmd_bench, parser=p)
     p.add_argument("artifacts", nargs="*", help=".safetensors / .onnx files (default: the demo's)")
     p.add_argument("--data", help="TAU-layout dataset for accuracy and timing (default: the demo's)")
     p.add_argument("--split", default="evaluate")
@@ -708,7 +719,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv   # accepted anywhere on the line
     argv = [a for a in argv if a != "--debug"]
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:   # the subcommand's usage, not the top level's: `train --data` is a train mistake
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.debug = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
     if threading.current_thread() is threading.main_thread():

@@ -40,6 +40,10 @@ class TauDataset:
     def __init__(self, root: str | os.PathLike, labels: tuple[str, ...] = SCENES) -> None:
         self.root = Path(root)
         self.labels = labels
+        if self.root.exists() and not self.root.is_dir():
+            raise DatasetError(f"{self.root}: a file, not a dataset folder (a TAU-layout tree with meta.csv). To "
+                               f"classify it: `avsc-edge predict MODEL {root}`; to make a dataset: "
+                               "`avsc-edge synth --out DIR`")
         if not self.root.is_dir():
             raise DatasetError(f"{self.root}: dataset folder not found; create one with `avsc-edge synth --out {root}`")
         if not (self.root / "meta.csv").is_file():

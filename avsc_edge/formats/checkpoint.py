@@ -82,15 +82,16 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], ArtifactIn
 
 def load_torch_weights(path: str | os.PathLike) -> dict[str, Any]:
     """A ``.pt``/``.pth`` state dict loaded with ``weights_only=True``: pickled code is refused."""
-    import pickle
-
     import torch
 
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{path}: weights file not found") from exc
+    except Exception as exc:   # a text file or damaged zip raises KeyError, ValueError, ... from the unpickler
         raise ArtifactError(
-            f"{path}: refused to load: the file holds more than tensors (pickled code?) or is corrupt. "
+            f"{path}: refused to load: not a PyTorch state dict of tensors (pickled code, another format, or a "
+            "damaged file). "
             "Convert it to .safetensors in a trusted environment."
         ) from exc
     if not isinstance(obj, dict):

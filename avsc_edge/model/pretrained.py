@@ -17,7 +17,7 @@ from ..backbones import BACKBONES, Backbone
 from ..errors import ArtifactError
 from ..formats.checkpoint import load_torch_weights
 
-PRESET_BACKBONES = "base = CNN14 + ResNet-18, edge = EfficientAT mn + MobileNetV3"
+PRESET_BACKBONES = "base = CNN14 + ResNet-18, edge = EfficientAT mn04 + MobileNetV1 0.25"
 
 
 @dataclass
@@ -80,7 +80,43 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], strict_shapes: 
 def load_backbone(backbone: nn.Module, path: str | os.PathLike, entry: Backbone) -> LoadReport:
     """Weights in ``entry``'s checkpoint layout into ``backbone`` (built for that entry: the layouts
     are the same, so tensors load as they are)."""
-    return _complete(load_into(backbone, read_state(path), strict_shapes=True), path, entry.layout, entry.extras)
+    state = read_state(path)
+    try:
+        return _complete(load_into(backbone, state, strict_shapes=True), path, entry.layout, entry.extras)
+    except ArtifactError as exc:
+        hint = options_that_fit(state, entry.modality)
+        if hint:
+            raise ArtifactError(f"{exc}. The checkpoint fits `train {hint}") from exc
+        raise
+
+
+def _fits(module: nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    own = {k: v for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
+    return all(k in state and tuple(state[k].shape) == tuple(v.shape) for k, v in own.items())
+
+
+def options_that_fit(state: dict[str, torch.Tensor], modality: str) -> str | None:
+    """The ``train`` options whose ``modality`` backbone the checkpoint fills (``--preset edge``,
+    ``--preset edge --audio-width 1.0``), or None. Built on the meta device: nothing is allocated."""
+    from ..config import ModelConfig, preset
+    from .registry import build_audio_backbone, build_visual_backbone
+
+    def fits(name: str, **model) -> bool:
+        features, _, cfg = preset(name, model=model)
+        with torch.device("meta"):
+            module = build_audio_backbone(cfg, features.n_mels) if modality == "audio" else build_visual_backbone(cfg)
+        return _fits(module, state)
+
+    edge = ModelConfig.preset("edge")
+    if modality == "audio" and edge.audio_backbone == "mn":
+        for width in (w / 10 for w in range(1, 41)):
+            if fits("edge", audio_width=width):
+                return f"--preset edge` (audio width {width:g}, the preset's)" if width == edge.audio_width else \
+                    f"--preset edge --audio-width {width:g}`"
+    for name in ("edge", "base"):
+        if fits(name):
+            return f"--preset {name}`"
+    return None
 
 
 def load_panns(backbone: nn.Module, path: str | os.PathLike) -> LoadReport:

@@ -91,6 +91,9 @@ def _stack_frames(frames: list) -> np.ndarray | EncodedFrames:
     return np.stack(frames)
 
 
+TAIL_NOTE_SECONDS = 0.25   # a tail left out is worth a note beyond this (codec padding stays quiet)
+
+
 def num_windows(duration: float, clip: ClipConfig) -> int:
     """Whole windows, plus a trailing partial one only when it holds at least half a window of
     signal (codec padding such as AAC priming must not create a near-empty window)."""
@@ -333,7 +336,8 @@ class Recording:
         video_count = self._video_windows()
         pool = ThreadPoolExecutor(1, thread_name_prefix="avsc-frames") if self._frames is not None else None
         audio_only_from = visual_only_from = None
-        count, short_audio = 0, None
+        # ended: the recording ran out (not stopped at max_windows, not closed early)
+        count, short_audio, ended = 0, None, False
         late_audio_windows = self._late_audio_windows()
         try:
             for index in range(self.max_windows or 2 ** 62):
@@ -345,6 +349,7 @@ class Recording:
                 if wave is None and (pending is None or video_count is None) and index >= late_audio_windows:
                     if pending is not None:
                         pending.cancel()
+                    ended = True
                     break
                 if wave is None and self._audio is not None and visual_only_from is None \
                         and index >= late_audio_windows:
@@ -369,7 +374,7 @@ class Recording:
             if pool is not None:
                 pool.shutdown(wait=True)
             self._settle_timings()
-            self.notes += self._coverage_notes(count, audio_only_from, visual_only_from, short_audio)
+            self.notes += self._coverage_notes(count, audio_only_from, visual_only_from, short_audio, ended)
             if self.timeline is not None:
                 self.notes += timeline_notes(self.timeline, late_audio_windows * clip.seconds)
             if self._frames is not None:
@@ -383,7 +388,8 @@ class Recording:
         lead = self.timeline["audio_start"] - self.timeline["origin"]
         return max(0, math.ceil(lead / self.clip.seconds - 0.5 - 1e-9))
 
-    def _coverage_notes(self, count: int, audio_only_from, visual_only_from, short_audio) -> list[str]:
+    def _coverage_notes(self, count: int, audio_only_from, visual_only_from, short_audio,
+                        ended: bool) -> list[str]:
         """What a user should know about how the windows cover the recording."""
         seconds, notes = self.clip.seconds, []
         audio_s = self._audio_samples / self.features.sr
@@ -412,6 +418,10 @@ class Recording:
         elif count == 1 and self._audio is None and video_s and video_s < seconds - 1e-6:
             notes.append(f"the recording ({video_s:.1f} s) is shorter than the model's {seconds:g}-s window: its "
                          "last frame stands in for the rest")
+        left = max(audio_s, video_s or 0.0) - count * seconds
+        if ended and short_audio is None and left >= TAIL_NOTE_SECONDS:
+            notes.append(f"the last {left:.1f} s (after {count * seconds:g} s) are not classified: a trailing part "
+                         f"shorter than half the model's {seconds:g}-s window is left out")
         return notes
 
     def _settle_timings(self) -> None:

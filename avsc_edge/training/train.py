@@ -216,6 +216,18 @@ def resolve_presence(train_fs: FeatureSet, eval_fs: FeatureSet, model_cfg: Model
     return cfg, Presence(tuple(names_e[i] for i in ie), tuple(names_o[i] for i in io), "teacher taggers")
 
 
+def padding_note(ds: TauDataset, clip: ClipConfig) -> str | None:
+    """Say so when the dataset's clips (judged by the first) are shorter than the training window."""
+    from ..media.container import probe
+
+    first = split_clips(ds, "train")[0]
+    duration = probe(first.audio).duration
+    if duration is None or duration >= clip.seconds - 0.25:
+        return None
+    return (f"the clips are {duration:.1f} s long and the window {clip.seconds:g} s: each is padded with silence to "
+            f"the window (--window {duration:.0f} trains on {duration:.0f}-s windows instead)")
+
+
 def _backbones(model, pretrained: PretrainedConfig | None, log=None) -> list:
     """Load the pretrained backbones into ``model``; returns the modules that were loaded."""
     if pretrained is None:
@@ -301,7 +313,8 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
     rank, world = _dist()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ArtifactError(f"{out}: --out is a file; give a folder for the model and the training state")
     state_path = out / STATE_FILE
     saved = None
     if resume:
@@ -315,6 +328,10 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
         ds = dataset if isinstance(dataset, TauDataset) else TauDataset(dataset)
         for split in ("train", "evaluate"):
             split_clips(ds, split)   # both, before an hour of feature extraction
+        if log:
+            note = padding_note(ds, clip)
+            if note:
+                log(note)
         data = (load_featureset(ds, "train", features, clip, progress and rank == 0),
                 load_featureset(ds, "evaluate", features, clip, progress and rank == 0))
         if clip.frame_geometry != "center_crop":
@@ -330,6 +347,7 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
         _check_same_run(saved[0], run, out)
     model = AVSCModel(model_cfg, features.n_mels)
     loaded = _backbones(model, pretrained, log)
+    out.mkdir(parents=True, exist_ok=True)   # only now: a run refused above leaves no empty folder
     size = sum(p.numel() for p in model.parameters())
     if log and not loaded and size > 10_000_000:
         log(f"{size / 1e6:.0f} M parameters from random weights (no --audio-weights/--visual-weights): expect far "
@@ -408,6 +426,9 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
         if on_epoch:
             on_epoch(record)
     metrics = dict(provenance)
+    branches = (("audio", model.audio), ("visual", model.visual))
+    metrics["pretrained_loaded"] = [name for name, branch in branches
+                                    if branch is not None and any(branch.backbone is m for m in loaded)]
     if rank == 0 and len(eval_fs):
         m, _ = evaluate_model(model, eval_fs, device)
         metrics["evaluate"] = {"accuracy": m.accuracy, "log_loss": m.log_loss}
