@@ -71,7 +71,8 @@ def _train_configs(args):
     model = {"variant": args.variant, **({"audio_width": args.audio_width} if args.audio_width else {})}
     features, clip, model = preset(args.preset, clip=clip, model=model)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        freeze_epochs=args.freeze_epochs, backbone_lr_scale=args.backbone_lr_scale)
+                        freeze_epochs=args.freeze_epochs, backbone_lr_scale=args.backbone_lr_scale,
+                        recompute_activations=not args.keep_activations)
     audio_weights, visual_weights = args.audio_weights, args.visual_weights
     if args.from_scratch and (audio_weights or visual_weights):
         raise ConfigError("--from-scratch starts from random weights; drop it or the --audio-weights/--visual-weights")
@@ -599,6 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "genuine mn04_as and MobileNetV1 weights the package ships")
     p.add_argument("--freeze-epochs", type=int, default=0, help="keep the pretrained backbones frozen this many epochs")
     p.add_argument("--backbone-lr-scale", type=float, default=1.0, help="then fine-tune them at lr x this")
+    p.add_argument("--keep-activations", action="store_true",
+                   help="keep the MobileNets' activations for the backward pass instead of recomputing them: "
+                        "~30 %% faster, ~1.6 GB more memory for edge at batch 32 (same model either way)")
 
     p = add("eval", cmd_eval, "accuracy, class-wise accuracy and log-loss of a checkpoint on a split")
     p.add_argument("checkpoint")

@@ -343,6 +343,9 @@ class TrainConfig(JsonConfig):
     grad_clip: float = 5.0
     freeze_epochs: int = 0          # pretrained backbones frozen (weights and BN statistics) this long
     backbone_lr_scale: float = 1.0  # then fine-tuned at lr * this
+    # MobileNet blocks recompute their activations in the backward pass: the same gradients, the edge
+    # preset's peak RSS 2.4 GB instead of 4.0 GB at batch 32, each epoch ~45 % longer on 2 cores
+    recompute_activations: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:

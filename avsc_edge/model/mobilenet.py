@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..backbones import make_divisible
+from .memory import run_blocks
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ class MobileNetAudio(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         usable = x.shape[-1] - x.shape[-1] % self.stride
-        return self.features(x[..., :usable]).mean(dim=2).transpose(1, 2)
+        return run_blocks(self.features, x[..., :usable]).mean(dim=2).transpose(1, 2)
 
 
 class MobileNetVisual(nn.Module):
@@ -204,7 +205,7 @@ class MobileNetVisual(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x).flatten(2).transpose(1, 2)
+        return run_blocks(self.features, x).flatten(2).transpose(1, 2)
 
 
 def classifier(channels: int, hidden: int, classes: int, pools: bool) -> nn.Sequential:

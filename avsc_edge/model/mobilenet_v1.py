@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .memory import run_blocks
+
 # (output channels at width 1, stride) of the 13 depthwise-separable blocks
 BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1),
           (512, 1), (1024, 2), (1024, 1))
@@ -77,7 +79,7 @@ class MobileNetV1Visual(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x).flatten(2).transpose(1, 2)
+        return run_blocks(self.features, x).flatten(2).transpose(1, 2)
 
 
 class MobileNetV1ImageTagger(nn.Module):

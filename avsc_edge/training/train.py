@@ -89,8 +89,9 @@ def data_provenance(dataset) -> dict:
 # -- training state: one file, one generation -------------------------------------------------
 def _run_config(features, clip, model, train_cfg, pretrained) -> dict:
     """What a resumed run must share with the run it continues."""
+    same_math = {k: v for k, v in train_cfg.to_dict().items() if k != "recompute_activations"}
     return {"features": features.to_dict(), "clip": clip.to_dict(), "model": model.to_dict(),
-            "train": train_cfg.to_dict(), "pretrained": pretrained.to_dict() if pretrained else None}
+            "train": same_math, "pretrained": pretrained.to_dict() if pretrained else None}
 
 
 def _differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
@@ -309,6 +310,7 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
 
     from ..model import AVSCModel
     from ..model.ceoa import pair_affinity
+    from ..model.memory import recompute_activations
 
     rank, world = _dist()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -395,7 +397,8 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
             if len(idx) < 2:
                 continue
             idx = np.sort(idx)
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp), \
+                    recompute_activations(train_cfg.recompute_activations):
                 o = net(t(train_fs.log_mel[idx]), t(train_fs.frames[idx]))
                 loss, parts = model.loss(o, t(train_fs.labels[idx]),
                                          t(None if train_fs.event_tags is None else train_fs.event_tags[idx]),
