@@ -345,7 +345,8 @@ def cmd_stream(args) -> int:
             print(f"stream: note: {note}", file=sys.stderr)
     for p in clf.stream(source, realtime=args.realtime, config=cfg, microphone=mic):
         if args.json:
-            print(json.dumps({"t": round(p.timestamp, 3), "label": p.label, "confidence": round(p.confidence, 4),
+            print(json.dumps({"timestamp": round(p.timestamp, 3), "label": p.label,
+                              "confidence": round(p.confidence, 4),
                               "modalities": list(p.modalities), "latency_ms": round(p.timings["total_ms"], 2),
                               "notes": p.notes}), flush=True)
         else:
@@ -381,6 +382,10 @@ def _bench_outputs(args, artifacts: list[str]) -> dict:
             for k, (path, suffixes) in wanted.items() if path}
 
 
+def _progress_line(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def cmd_bench(args) -> int:
     from .bench.machine import describe_machine
     from .runtime.outputs import write_output
@@ -411,7 +416,7 @@ def cmd_bench(args) -> int:
                 for a in group.artifacts:
                     rows.append(bench_artifact(a, clips, labels, batch, args.repeats, threads=args.threads,
                                                workers=args.workers, clip_kind=group.clip_kind,
-                                               progress=None if args.json else (lambda m: print(m, file=sys.stderr))))
+                                               progress=None if args.json == "-" else _progress_line))
         text = table(rows)
         payload = rows_json(rows, machine)
         if "plot" in outputs:

@@ -1,6 +1,7 @@
 """A plain Python producer feeding the push API from two threads (audio and camera), as a robot's
 drivers would, and a consumer printing predictions. Run: python examples/push_producer.py MODEL
-(MODEL: a .safetensors checkpoint or an .onnx exported with --split). Synthetic input."""
+(MODEL: a .safetensors checkpoint or an .onnx from `avsc-edge export`, which writes the split graphs
+the stream runs beside it). Synthetic input."""
 from __future__ import annotations
 
 import sys

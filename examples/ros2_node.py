@@ -41,7 +41,7 @@ class SceneNode(Node):
         self.sc.push_frame(rgb, timestamp=msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
 
     def publish(self, p) -> None:  # called on the classifier's worker thread
-        self.pub.publish(String(data=json.dumps({"t": p.timestamp, "label": p.label, "confidence": p.confidence,
+        self.pub.publish(String(data=json.dumps({"timestamp": p.timestamp, "label": p.label, "confidence": p.confidence,
                                                  "modalities": list(p.modalities), "notes": p.notes})))
 
 

@@ -46,7 +46,10 @@ def test_bench_json_markdown_plot(artifacts, tiny_dataset, tmp_path, capsys):
         expected = np.mean([clf.predict(c.video).label == c.label for c in clips])
         assert r["accuracy"] == pytest.approx(expected)
     assert md.read_text().count("\n") == 8 and png.read_bytes()[:4] == b"\x89PNG"
-    assert "onnxruntime" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "onnxruntime" in printed.out
+    progress = [line for line in printed.err.splitlines() if ": repeat " in line]
+    assert progress and all(line.startswith(("tiny ", "custom ")) for line in progress), progress  # the preset
 
 
 def test_bench_needs_data_with_explicit_artifacts(artifacts, capsys):

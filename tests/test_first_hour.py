@@ -102,3 +102,19 @@ def test_training_on_clips_shorter_than_the_window_says_they_are_padded(tiny_dat
     assert padding_note(ds, ClipConfig(seconds=1.5)) is None
     note = padding_note(ds, ClipConfig(seconds=10.0))
     assert note.startswith("the clips are 1.5 s long and the window 10 s: each is padded"), note
+
+
+def test_stream_json_names_the_time_as_the_python_api_does(tiny_checkpoint, tiny_dataset, capsys):
+    clip = next((tiny_dataset / "video").glob("*.mp4"))
+    assert main(["stream", str(clip), "--model", str(tiny_checkpoint), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines and all("timestamp" in line and "t" not in line for line in lines)
+
+
+def test_readme_names_no_stale_version():
+    from pathlib import Path
+
+    from avsc_edge.version import __version__
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert all(v == __version__ for v in re.findall(r"avsc_edge-(\d+\.\d+\.\d+)", readme))

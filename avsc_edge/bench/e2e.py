@@ -126,7 +126,8 @@ def bench_artifact(artifact: str | os.PathLike, clips, labels: np.ndarray, batch
             for s in STAGES:
                 stages[s].append(p.timings.get(f"{s}_ms", 0.0))
         if progress:
-            progress(f"{Path(artifact).name} batch {batch}: repeat {r + 1}/{repeats}")
+            progress(f"{model_name(clf.info)} {clf.engine.backend} {clf.engine.precision} ({Path(artifact).name}) "
+                     f"batch {batch}{f', {clip_kind} clips' if clip_kind else ''}: repeat {r + 1}/{repeats}")
     info = clf.info
     trained = not info.metrics.get("untrained", False)
     scored = trained and set(info.labels) == set(SCENES)   # a few-shot model's own labels: latency only
