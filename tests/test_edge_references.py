@@ -96,7 +96,7 @@ def test_front_end_would_fail_with_the_librosa_settings(rng):
     want = efficientat_mel(wave)
     for change in (dict(periodic=True), dict(mel_scale="slaney"), dict(preemphasis=0.0)):
         off = log_mel(wave if "preemphasis" not in change else wave[:, 1:], dataclasses.replace(FEATURES, **change))
-        assert np.abs(off - want).max() > 1e-2, change
+        assert np.abs(off - want).max() > 10 * 1e-4, change   # ten times the parity tolerance
 
 
 def test_streaming_front_end_with_preemphasis_equals_the_whole_signal(rng):
