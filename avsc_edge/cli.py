@@ -54,13 +54,16 @@ def _emit(args, payload: dict, text: str) -> None:
 def cmd_synth(args) -> int:
     from tqdm import tqdm
 
-    from .data.synth import SynthConfig, generate
+    from .data.ceilings import describe
+    from .data.synth import GROUND_TRUTH_FILE, SynthConfig, generate
 
     given = {k: getattr(args, k) for k in ("duration", "width", "height", "fps") if getattr(args, k) is not None}
     cfg = SynthConfig.profile(args.profile, clips=args.clips, seed=args.seed, congruence=args.congruence, **given)
     with tqdm(total=cfg.clips, desc="synth", unit="clip", disable=args.json) as bar:
         root = generate(args.out, cfg, progress=bar.update)
-    _emit(args, {"dataset": str(root), "config": cfg.to_dict()}, f"wrote {cfg.clips} clips to {root}")
+    ceilings = json.loads((root / GROUND_TRUTH_FILE).read_text())["ceilings"]
+    _emit(args, {"dataset": str(root), "config": cfg.to_dict(), "ceilings": ceilings},
+          f"wrote {cfg.clips} clips to {root}\n{describe(ceilings)}")
     return 0
 
 
@@ -107,6 +110,11 @@ def cmd_train(args) -> int:
     summary = (f"train: {len(result.history)} epochs in {seconds:.0f} s; model {result.checkpoint} "
                f"({size_mb:.1f} MB, {weights}, {data}); evaluate accuracy {ev.get('accuracy', float('nan')):.3f}, "
                f"log-loss {ev.get('log_loss', float('nan')):.3f}")
+    if "ceilings" in result.metrics and ev:
+        from .data.ceilings import ceiling_for
+
+        summary += (f" (a perfect tagger of what this model sees reaches "
+                    f"{ceiling_for(result.metrics['ceilings'], model.uses_audio, model.uses_visual):.3f})")
     _emit(args, {"checkpoint": str(result.checkpoint), "history": result.history, "metrics": result.metrics,
                  "seconds": seconds, "size_mb": size_mb}, summary)
     return 0

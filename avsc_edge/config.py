@@ -218,7 +218,8 @@ class ModelConfig(JsonConfig):
     * ``audio`` / ``visual``: one branch and its scene head;
     * ``av``: both branches, cross-attention, mean-pooled fusion, no CEOA loss;
     * ``av_ceoa``: ``av`` + the contrastive event-object alignment loss;
-    * ``av_ceoa_sf``: ``av_ceoa`` with semantic-based fusion (presence-weighted pooling);
+    * ``av_ceoa_sf``: ``av_ceoa`` with semantic-based fusion (presence-weighted pooling, plus the
+      event-object pair features of :func:`~avsc_edge.model.fusion.pair_features`);
     * ``fewshot``: the genuine taggers' embeddings under a head fitted by ``avsc-edge adapt``
       (ONNX only: :mod:`avsc_edge.tagging.fewshot`); its events and objects are the taggers'
       AudioSet and ImageNet classes.

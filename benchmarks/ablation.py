@@ -27,6 +27,7 @@ import numpy as np
 
 from avsc_edge.config import ModelConfig, TrainConfig, preset
 from avsc_edge.data import TauDataset
+from avsc_edge.data.ceilings import dataset_ceilings, describe
 from avsc_edge.data.featureset import load_featureset
 from avsc_edge.data.synth import SynthConfig, generate
 from avsc_edge.training.alignment import alignment_metrics, attention_partner
@@ -66,6 +67,29 @@ def print_table(rows: list[dict], variants: list[str]) -> None:
             print(summary(rows, variant))
 
 
+def paired_differences(rows: list[dict], base: str = "av") -> list[str]:
+    """Accuracy of each CEOA variant minus ``base``'s, paired by training seed: the mean, spread and
+    how many seeds it was at least as accurate in."""
+    acc = {(r["variant"], r["seed"]): r["accuracy"] for r in rows}
+    lines = []
+    for variant in ("av_ceoa", "av_ceoa_sf"):
+        seeds = sorted(s for v, s in acc if v == variant and (base, s) in acc)
+        if seeds:
+            d = np.array([acc[variant, s] - acc[base, s] for s in seeds])
+            lines.append(f"{variant} - {base}, paired by seed ({len(seeds)}): {d.mean():+.3f} ± {d.std():.3f}; "
+                         f"at least as accurate in {int((d >= 0).sum())} of {len(seeds)}")
+    return lines
+
+
+def print_report(rows: list[dict], variants: list[str], ceilings: dict | None) -> None:
+    print_table(rows, variants)
+    print()
+    for line in paired_differences(rows):
+        print(line)
+    if ceilings:
+        print(describe(ceilings))
+
+
 def predict_split(model: Path, ds: TauDataset, split: str = "evaluate") -> dict:
     """stem -> Prediction of every clip of ``split``, through the public Classifier."""
     from avsc_edge import Classifier
@@ -100,11 +124,12 @@ def merge(paths: list[str], out: str) -> int:
           f"{a['duration']:g} s, dataset seed {a['seed']}, {a['epochs']} epochs, training seeds {seeds} "
           f"(merged from {len(paths)} runs)\n")
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
-    print_table(rows, variants)
+    ceilings = dataset_ceilings(TauDataset(a["data"])) if Path(a["data"]).is_dir() else runs[0].get("ceilings")
+    print_report(rows, variants, ceilings)
     shared = {k: v for k, v in a.items() if k not in PER_RUN_ARGS}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps({"args": {**shared, "seeds": seeds, "variants": variants, "merged_from": paths},
-                                     "rows": rows}, indent=1))
+                                     "ceilings": ceilings, "rows": rows}, indent=1))
     return 0
 
 
@@ -173,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nSynthetic benchmark ({kind}): {len(fs[0]) + len(fs[1])} clips x {args.duration:g} s ({data}), "
           f"dataset seed {args.seed} (if generated here), ceoa weight/temperature {cfg.ceoa_weight}/{cfg.ceoa_temperature}, "
           f"{len(fs[0])} train / {len(fs[1])} evaluate clips, {args.epochs} epochs, training seeds {args.seeds}\n")
-    print_table(rows, args.variants)
+    ceilings = dataset_ceilings(ds)
+    print_report(rows, args.variants, ceilings)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+    Path(args.json).write_text(json.dumps({"args": vars(args), "ceilings": ceilings, "rows": rows}, indent=1))
     return 0
 
 

@@ -83,7 +83,16 @@ def test_demo_small(tmp_path, capsys):
         assert (tmp_path / name).is_file(), name
     from avsc_edge import Classifier
 
+    assert set(summary["ceilings"]) == {"audio", "visual", "audio_visual", "audio_visual_pairs"}
     clip = summary["prediction"]["source"]   # the demo's prediction is the INT8 model's on that clip
     again = Classifier(tmp_path / "model.int8.onnx").predict(clip)
     assert again.label == summary["prediction"]["label"]
     assert again.confidence == pytest.approx(summary["prediction"]["confidence"], abs=1e-6)
+
+
+def test_demo_says_what_a_missed_clip_holds():
+    from avsc_edge.training.demo import miss_note
+
+    note = miss_note({"events": ["engine_hum", "speech_babble"], "objects": ["car"]}, "bus")
+    assert note == ("wrong: the clip holds engine_hum, speech_babble (heard) and car (seen); a bus is known by its "
+                    "engine_hum heard with a sliding_door seen")

@@ -64,7 +64,11 @@ def test_training_says_which_backbones_were_pretrained(tiny_dataset, tmp_path, c
     assert _pretrained_words(["audio"]) == "pretrained audio backbone, visual from random weights"
     assert _pretrained_words([]) == "no pretrained weights"
     assert main(["train", str(tiny_dataset), "--out", str(tmp_path / "run"), "--epochs", "1", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["metrics"]["pretrained_loaded"] == []
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert metrics["pretrained_loaded"] == []
+    assert metrics["ceilings"] == json.loads((tiny_dataset / "synth_ground_truth.json").read_text())["ceilings"]
+    assert main(["train", str(tiny_dataset), "--out", str(tmp_path / "run2"), "--epochs", "1"]) == 0
+    assert "a perfect tagger of what this model sees reaches" in capsys.readouterr().out
 
 
 def test_predict_says_when_a_tail_is_left_out_and_writes_no_empty_errors_file(tiny_checkpoint, tmp_path, capsys):

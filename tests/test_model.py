@@ -46,9 +46,36 @@ def test_semantic_fusion_changes_pooling():
     torch.manual_seed(0)
     sf = AVSCModel(ModelConfig(variant="av_ceoa_sf", dropout=0.0, **SMALL), 40).eval()
     plain = AVSCModel(ModelConfig(variant="av_ceoa", dropout=0.0, **SMALL), 40).eval()
-    plain.load_state_dict(sf.state_dict())
+    d = SMALL.get("d", ModelConfig().d)
+    with torch.no_grad():
+        sf.fusion_head.net[0].weight[:, 2 * d:] = 0          # the pair features silenced: pooling alone differs
+    state = sf.state_dict()
+    state["fusion_head.net.0.weight"] = state["fusion_head.net.0.weight"][:, :2 * d]
+    plain.load_state_dict(state)
     a, v = torch.randn(2, 1, 40, 50), torch.randn(2, 2, 3, 32, 32)
     assert not torch.allclose(sf(a, v).scene_logits, plain(a, v).scene_logits)
+
+
+def test_pair_features_make_which_event_goes_with_which_object_linear():
+    """Scene A: (e1 with o1) or (e2 with o2); scene B: (e1 with o2) or (e2 with o1). Sums of the
+    event and object embeddings are the same for both scenes (A1 + A2 == B1 + B2): no linear head
+    separates them. The pair features do."""
+    from avsc_edge.model.fusion import pair_features
+
+    torch.manual_seed(1)
+    e1, e2, o1, o2 = torch.randn(4, 16)
+    attend = torch.ones(1, 1, 1)
+
+    def pair(e, o):
+        return pair_features(e[None, None], o[None, None], attend, 16.0)[0, 0]
+
+    a = torch.stack([pair(e1, o1), pair(e2, o2)])
+    b = torch.stack([pair(e1, o2), pair(e2, o1)])
+    assert not torch.allclose(a.sum(0), b.sum(0), atol=1e-3)      # the additive obstruction is gone
+    x = torch.cat([a, b])
+    y = torch.tensor([1.0, 1.0, -1.0, -1.0])
+    w = torch.linalg.lstsq(torch.cat([x, torch.ones(4, 1)], 1), y[:, None]).solution
+    assert torch.all(torch.sign((torch.cat([x, torch.ones(4, 1)], 1) @ w)[:, 0]) == y)
 
 
 def test_panns_checkpoint_loads_by_name(tmp_path):

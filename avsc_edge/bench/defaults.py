@@ -24,15 +24,12 @@ class BenchGroup:
 
 
 def synth_dataset(out: Path, log: Callable[[str], None], profile: str = "tau") -> Path:
-    from ..data.synth import SynthConfig, generate
+    from ..data.synth import SynthConfig, generate_once
 
     data = out / ("tau-data" if profile == "tau" else f"{profile}-data")
     cfg = SynthConfig.profile(profile, clips=TAU_CLIPS, seed=1)
-    stamp = data / "synth_config.json"
-    if not (stamp.is_file() and stamp.read_text() == cfg.to_json()):
-        log(f"bench: writing {TAU_CLIPS} {CLIP_KINDS.get(profile, profile)} clips into {data} (once)")
-        generate(data, cfg)
-        stamp.write_text(cfg.to_json())
+    log(f"bench: {TAU_CLIPS} {CLIP_KINDS.get(profile, profile)} clips in {data} (written on the first run)")
+    generate_once(data, cfg)
     return data
 
 

@@ -1,50 +1,56 @@
 """What the synthetic world contains: sound-and-sight *sources* and each scene's mix of them.
 
 A source is an (audio event, visual object) pair that co-occur: a horn with a car, birdsong with a
-tree. Single modalities are ambiguous on purpose (so that fusion has something to add):
+tree. Every clip holds its scene's *signature* source, always heard and seen, plus a few *context*
+sources from the city's background, drawn alike in every scene (people talking in a crowd, a bus
+passing, an announcement behind a window). The difficulty is designed, as in real recordings: each
+modality alone confuses three pairs of scenes that the other modality tells apart --
 
-* bus and tram sound the same (engine hum, speech, door beeps, horns) and differ only in sight
-  (a bus body versus a tram's overhead wire);
-* airport and metro_station look the same (display boards, windows, crowds, people) and differ only
-  in sound (a jet roar versus rail clatter behind the windows).
+* heard alike: bus and street_traffic (an engine), metro and tram (rail clatter), metro_station and
+  street_pedestrian (footsteps);
+* seen alike: airport and shopping_mall (display boards), bus and metro (sliding doors), park and
+  public_square (trees).
+
+So a perfect tagger with a linear head reaches about 0.7 from either modality alone and about 1.0
+from both (``data.ceilings`` measures it on every dataset ``synth`` writes).
 """
 from __future__ import annotations
 
 from ..labels import EVENTS, OBJECTS, SCENES
 
-SOURCES: tuple[tuple[str, str], ...] = (
-    ("engine_hum", "bus_body"),          # 0
-    ("engine_hum", "overhead_wire"),     # 1 tram motor
-    ("car_horn", "car"),                 # 2
-    ("bird_chirp", "tree"),              # 3
-    ("footsteps", "person"),             # 4
-    ("speech_babble", "crowd"),          # 5
-    ("chimes", "shop_sign"),             # 6
-    ("rail_clack", "rail"),              # 7
-    ("jet_roar", "window"),              # 8 planes behind the terminal windows
-    ("rail_clack", "window"),            # 9 trains behind the platform's glass
-    ("door_beep", "sliding_door"),       # 10
-    ("announcement", "display_board"),   # 11
-    ("fountain_splash", "fountain"),     # 12
-    ("bell_ding", "overhead_wire"),      # 13 tram bell
+SIGNATURES: dict[str, tuple[str, str]] = {
+    "airport": ("jet_roar", "display_board"),
+    "shopping_mall": ("chimes", "display_board"),
+    "bus": ("engine_hum", "sliding_door"),
+    "street_traffic": ("engine_hum", "car"),
+    "metro": ("rail_clack", "sliding_door"),
+    "tram": ("rail_clack", "overhead_wire"),
+    "park": ("bird_chirp", "tree"),
+    "public_square": ("fountain_splash", "tree"),
+    "metro_station": ("footsteps", "rail"),
+    "street_pedestrian": ("footsteps", "person"),
+}
+# the city's background, the same in every scene: (source, weight)
+CONTEXT: tuple[tuple[tuple[str, str], float], ...] = (
+    (("speech_babble", "crowd"), 0.30),
+    (("announcement", "window"), 0.20),
+    (("car_horn", "bus_body"), 0.20),
+    (("door_beep", "shop_sign"), 0.15),
+    (("bell_ding", "fountain"), 0.15),
 )
 
+SOURCES: tuple[tuple[str, str], ...] = tuple(SIGNATURES[s] for s in SCENES) + tuple(src for src, _ in CONTEXT)
+CONTEXT_IDS: tuple[int, ...] = tuple(SOURCES.index(src) for src, _ in CONTEXT)
+
+# scene -> {source id: weight}; the signature (weight 1) is in every clip of its scene
 SCENE_SOURCES: dict[str, dict[int, float]] = {
-    "airport": {11: 0.30, 8: 0.30, 5: 0.20, 4: 0.20},
-    "metro_station": {11: 0.30, 9: 0.30, 5: 0.20, 4: 0.20},
-    "bus": {0: 0.35, 5: 0.20, 10: 0.30, 2: 0.15},
-    "tram": {1: 0.35, 5: 0.20, 10: 0.30, 2: 0.15},
-    "metro": {7: 0.35, 10: 0.30, 5: 0.20, 11: 0.15},
-    "park": {3: 0.45, 4: 0.25, 12: 0.20, 5: 0.10},
-    "public_square": {12: 0.35, 5: 0.25, 4: 0.25, 3: 0.15},
-    "shopping_mall": {6: 0.40, 5: 0.25, 4: 0.20, 11: 0.15},
-    "street_pedestrian": {4: 0.40, 5: 0.25, 6: 0.20, 2: 0.15},
-    "street_traffic": {2: 0.45, 0: 0.25, 4: 0.15, 3: 0.15},
+    scene: {SOURCES.index(SIGNATURES[scene]): 1.0, **{SOURCES.index(src): w for src, w in CONTEXT}}
+    for scene in SCENES
 }
 
+assert len(set(SOURCES)) == len(SOURCES)
 assert set(SCENE_SOURCES) == set(SCENES)
 assert all(e in EVENTS and o in OBJECTS for e, o in SOURCES)
-
 
 
 # The congruence benchmark (``SynthConfig(congruence=True)``): four pairs of scenes whose events and

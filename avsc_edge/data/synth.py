@@ -18,7 +18,8 @@ import numpy as np
 from ..config import JsonConfig
 from ..errors import InputError
 from ..labels import SCENES
-from .scenes import SCENE_SOURCES, SOURCES, congruence_plan
+from .ceilings import tag_ceilings
+from .scenes import CONTEXT, CONTEXT_IDS, SIGNATURES, SOURCES, congruence_plan
 from .synth_audio import render_scene_audio
 from .synth_video import iter_scene_frames
 
@@ -43,7 +44,8 @@ PROFILES = {
 }
 
 
-MIN_CLIPS = 2 * len(SCENES)   # every scene in both splits
+MIN_CLIPS = 2 * len(SCENES)
+WORLD_VERSION = 2     # bumped when the same SynthConfig would draw another world (data.scenes)   # every scene in both splits
 
 
 @dataclass(frozen=True)
@@ -112,16 +114,16 @@ def plan_clip(cfg: SynthConfig, index: int) -> tuple[ClipPlan, np.random.Generat
     if plan is not None:
         keys, context = plan
         sources = [keys[int(rng.integers(2))]]
-        picked = rng.choice(context, size=min(cfg.sources_per_clip - 1, len(context)), replace=False)
-        sources += [SOURCES[int(src)] for src in picked]
+        weights = np.ones(len(context))
     else:
-        weights = SCENE_SOURCES[scene]
-        ids = np.array(list(weights))
-        p = np.array(list(weights.values()))
-        chosen = rng.choice(ids, size=min(cfg.sources_per_clip, len(ids)), replace=False, p=p / p.sum())
-        sources = [SOURCES[int(src)] for src in chosen]
-    if rng.random() < cfg.distractor_prob:
-        sources.append(SOURCES[int(rng.integers(len(SOURCES)))])
+        sources = [SIGNATURES[scene]]
+        context = list(CONTEXT_IDS)
+        weights = np.array([w for _, w in CONTEXT])
+    picked = rng.choice(context, size=min(cfg.sources_per_clip - 1, len(context)), replace=False,
+                        p=weights / weights.sum())
+    sources += [SOURCES[int(src)] for src in picked]
+    if rng.random() < cfg.distractor_prob:     # one more background source, perhaps a repeat
+        sources.append(SOURCES[int(context[int(rng.integers(len(context)))])])
     events, objects, pairs = [], [], []
     for k, (event, obj) in enumerate(sources):
         heard = k == 0 or rng.random() >= cfg.drop_prob
@@ -245,9 +247,27 @@ def generate(out: str | os.PathLike, cfg: SynthConfig = SynthConfig(),
                                 for pair in pairs if pair not in SOURCES] if cfg.congruence else [])
     truth = {
         "config": cfg.to_dict(),
+        "world": WORLD_VERSION,
         "sources": [list(s) for s in dict.fromkeys(sources)],
         "clips": {p.stem: {"scene": p.scene, "events": list(p.events), "objects": list(p.objects),
                            "pairs": [list(x) for x in p.pairs]} for p in plans},
     }
+    truth["ceilings"] = tag_ceilings(truth["clips"], [p.stem for p in train], [p.stem for p in evaluate],
+                                     [tuple(s) for s in truth["sources"]])
     (root / GROUND_TRUTH_FILE).write_text(json.dumps(truth, indent=1))
     return root
+
+
+STAMP_FILE = "synth_config.json"
+
+
+def generate_once(out: str | os.PathLike, cfg: SynthConfig, progress: Callable[[int], None] | None = None) -> bool:
+    """``generate`` unless ``out`` already holds this config's dataset of this world; True if written."""
+    root = Path(out)
+    made_by = json.dumps({"world": WORLD_VERSION, "config": cfg.to_dict()})
+    stamp = root / STAMP_FILE
+    if stamp.is_file() and stamp.read_text() == made_by:
+        return False
+    generate(root, cfg, progress)
+    stamp.write_text(made_by)
+    return True

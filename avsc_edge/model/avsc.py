@@ -23,7 +23,7 @@ from ..errors import ArtifactError, InputError
 from ..formats.artifact import SCENE_HEADS, modalities_of
 from .branches import AudioEventBranch, VisualObjectBranch, pool_frames
 from .ceoa import ceoa_loss
-from .fusion import CrossModalAttention, SceneHead, pool_slots
+from .fusion import CrossModalAttention, SceneHead, pair_features, pool_slots
 
 
 @dataclass
@@ -60,7 +60,8 @@ class AVSCModel(nn.Module):
         self.visual_head = SceneHead(d, d, cfg.n_scenes, cfg.dropout) if cfg.uses_visual else None
         both = cfg.uses_audio and cfg.uses_visual
         self.cross = CrossModalAttention(d, cfg.ceoa_temperature, cfg.dropout) if both else None
-        self.fusion_head = SceneHead(2 * d, d, cfg.n_scenes, cfg.dropout) if both else None
+        fused_width = (3 if cfg.uses_sf else 2) * d     # SF adds the pooled event-object pair features
+        self.fusion_head = SceneHead(fused_width, d, cfg.n_scenes, cfg.dropout) if both else None
 
     def use_fused_attention(self, on: bool = True) -> "AVSCModel":
         """Inference only: run the attention cores on the SDK's fused kernels (C++ on CPU, CUDA on
@@ -110,8 +111,11 @@ class AVSCModel(nn.Module):
         if "event_emb" in out and "object_emb" in out:
             e2, o2, w_eo, w_oe = self.cross(out["event_emb"], out["object_emb"], out["event_logits"],
                                             out["object_logits"])
-            fused = torch.cat([pool_slots(e2, out["event_logits"], semantic),
-                               pool_slots(o2, out["object_logits"], semantic)], dim=-1)
+            parts = [pool_slots(e2, out["event_logits"], semantic), pool_slots(o2, out["object_logits"], semantic)]
+            if semantic:
+                parts.append(pool_slots(pair_features(out["event_emb"], out["object_emb"], w_eo, float(self.cfg.d)), out["event_logits"],
+                                        semantic))
+            fused = torch.cat(parts, dim=-1)
             out.update(scene_logits=self.fusion_head(fused), event_to_object=w_eo, object_to_event=w_oe)
         return out
 
@@ -173,5 +177,6 @@ def from_checkpoint(path) -> tuple[AVSCModel, ArtifactInfo]:
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        raise ArtifactError(f"{path}: weights do not match the model config they carry ({exc})") from exc
+        raise ArtifactError(f"{path}: weights do not match the model config they carry; an av_ceoa_sf checkpoint "
+                            f"trained before avsc-edge 0.4.2 (SF pair features) needs re-training ({exc})") from exc
     return model.eval(), info

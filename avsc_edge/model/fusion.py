@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .attention import AlignedAttention, absent_keys, fused_attention
+from .ceoa import UNIT_EPS
 
 
 class CrossModalAttention(nn.Module):
@@ -55,6 +56,19 @@ def pool_slots(emb: torch.Tensor, logits: torch.Tensor, semantic: bool) -> torch
         return emb.mean(dim=1)
     w = torch.sigmoid(logits).unsqueeze(-1)
     return (w * emb).sum(dim=1) / w.sum(dim=1).clamp_min(1e-6)
+
+
+def pair_features(events: torch.Tensor, objects: torch.Tensor, event_to_object: torch.Tensor,
+                  scale: float) -> torch.Tensor:
+    """``[B, N_e, d]`` event slots, ``[B, N_o, d]`` object slots and the attention between them
+    ``[B, N_e, N_o]`` -> ``[B, N_e, d]``: each event's unit embedding times (elementwise) the unit
+    embedding of the objects it attends to, times ``scale`` (the width ``d``: entries of order 1; a
+    Python number, so that exported graphs hold a constant). A heard event
+    seen with one object and the same event seen with another give different vectors, so which
+    event goes with which object reaches the scene head linearly (a sum of the two cannot)."""
+    attended = event_to_object @ objects
+    unit = lambda x: nn.functional.normalize(x, dim=-1, eps=UNIT_EPS)  # noqa: E731
+    return unit(events) * unit(attended) * scale
 
 
 class SceneHead(nn.Module):

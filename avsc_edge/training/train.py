@@ -20,6 +20,7 @@ import numpy as np
 
 from ..config import ArtifactInfo, ClipConfig, FeatureConfig, ModelConfig, PretrainedConfig, TrainConfig
 from ..data import TauDataset
+from ..data.ceilings import dataset_ceilings
 from ..data.featureset import FeatureSet, load_featureset, split_clips
 from ..errors import ArtifactError, ConfigError
 from ..formats.artifact import META_KEY
@@ -433,8 +434,12 @@ def train(dataset: str | os.PathLike | TauDataset, out_dir: str | os.PathLike, m
     metrics["pretrained_loaded"] = [name for name, branch in branches
                                     if branch is not None and any(branch.backbone is m for m in loaded)]
     if rank == 0 and len(eval_fs):
+        ceilings = None if dataset is None else dataset_ceilings(
+            dataset if isinstance(dataset, TauDataset) else TauDataset(dataset))
         m, _ = evaluate_model(model, eval_fs, device)
         metrics["evaluate"] = {"accuracy": m.accuracy, "log_loss": m.log_loss}
+        if ceilings is not None:
+            metrics["ceilings"] = ceilings
         save_checkpoint(out / "model.safetensors", model.state_dict(),
                         artifact_info(features, clip, model_cfg, metrics, presence.events, presence.objects))
     return TrainResult(out / "model.safetensors", history, metrics)
