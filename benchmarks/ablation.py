@@ -5,8 +5,12 @@ attention -> partner, through the public ``Prediction.attention`` of each evalua
 object a present event attends to most one of its partners? next to chance, a random present
 object). ``--int8`` adds the same through an INT8 export of each audio-visual model.
 
-    python benchmarks/ablation.py --congruence --clips 500 --duration 4 --epochs 30 --seeds 0 1 2 3 4
+    python benchmarks/ablation.py --clips 300 --duration 4 --epochs 20 --seeds 0 1 2 3 4     # the demo's data
+    python benchmarks/ablation.py --congruence --clips 500 --seed 3 --duration 4 --epochs 20 --seeds 0 1 2 3 4
     python benchmarks/ablation.py --data ~/.cache/avsc-edge/demo/data --epochs 20 --variants av av_ceoa_sf --int8
+
+The table ends with each CEOA variant's accuracy minus ``av``'s, paired by training seed, and the
+dataset's ceilings (``avsc_edge.data.ceilings``: a perfect tagger with a linear head).
 
 ``--congruence``: the congruence benchmark (four scene pairs that differ only in which event goes
 with which object); its rows add whether the predicted scene is in the true scene's pair and, if

@@ -72,3 +72,22 @@ def test_every_benchmark_script_imports_and_has_help(script):
     path = Path(__file__).parent.parent / "benchmarks" / script
     out = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "usage" in out.stdout.lower(), out.stderr
+
+
+def test_bench_rebuilds_cached_models_of_another_sdk_version(tmp_path):
+    pytest.importorskip("torch")
+    import dataclasses
+
+    from avsc_edge.bench.defaults import forget, made_here, untrained_checkpoint
+    from avsc_edge.formats.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = untrained_checkpoint(tmp_path / "model.safetensors", "tiny")
+    assert made_here(ckpt)
+    weights, info = load_checkpoint(ckpt)
+    save_checkpoint(ckpt, weights, dataclasses.replace(info, sdk_version="0.4.1"))
+    assert not made_here(ckpt) and not made_here(tmp_path / "missing.safetensors")
+    (tmp_path / "model.int8.onnx").write_bytes(b"x")
+    (tmp_path / "model.int8.heads.onnx").write_bytes(b"x")
+    (tmp_path / "keep.txt").write_text("mine")
+    forget(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]

@@ -53,6 +53,27 @@ def untrained_checkpoint(path: Path, name: str = "base", seed: int = 0) -> Path:
     return save_checkpoint(path, net.state_dict(), artifact_info(features, clip, model, {"untrained": True}))
 
 
+def made_here(checkpoint: Path) -> bool:
+    """Whether a cached checkpoint was written by this SDK version (an older one may not load: rebuild)."""
+    from ..errors import AVSCError
+    from ..formats.checkpoint import read_info
+    from ..version import __version__
+
+    try:
+        return checkpoint.is_file() and read_info(checkpoint).sdk_version == __version__
+    except AVSCError:
+        return False
+
+
+def forget(folder: Path, names: tuple[str, ...] = ("model.safetensors", "model.onnx", "model.int8.onnx")) -> None:
+    """Remove cached models (and the split graphs beside the exports) so that they are built again."""
+    from ..formats.artifact import artifact_files
+
+    for name in names:
+        for f in artifact_files(folder / name) if name.endswith(".onnx") else [folder / name]:
+            f.unlink(missing_ok=True)
+
+
 def exports(checkpoint: Path, data: Path, log: Callable[[str], None], recipes=("cpu-fp32", "cpu-int8")) -> list[str]:
     from ..export.pipeline import run_recipe
     from ..export.recipes import load_recipe
@@ -92,6 +113,8 @@ def default_groups(out: Path, log: Callable[[str], None], progress: bool = True,
     from ..training.demo import run_demo
 
     names = ["model.safetensors", "model.onnx", "model.int8.onnx"]
+    if not made_here(out / "model.safetensors"):
+        forget(out)
     if not all((out / n).is_file() for n in names):
         log(f"bench: building the demo models in {out} first (avsc-edge demo)")
         run_demo(out, progress=progress, log=log)
@@ -99,7 +122,8 @@ def default_groups(out: Path, log: Callable[[str], None], progress: bool = True,
     artifacts = [str(out / n) for n in names] + tensorrt_plans(out / "model.safetensors", data, log)
     for name in ("edge", "base") if base else ("edge",):
         ckpt = out / name / "model.safetensors"
-        if not ckpt.is_file():
+        if not made_here(ckpt):
+            forget(ckpt.parent)
             log(f"bench: the {name} preset ({PRESET_SUMMARY[name]}) with untrained weights")
             untrained_checkpoint(ckpt, name)
         artifacts += [str(ckpt), *exports(ckpt, data, log)]
