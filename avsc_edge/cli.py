@@ -503,14 +503,15 @@ def cmd_explain(args) -> int:
     pred = clf.predict(args.clip)
     frames = None
     duration = max([w["start"] for w in pred.windows] or [0.0]) + clf.info.clip_config.seconds
+    times = list((np.arange(args.frames) + 0.5) * duration / args.frames)
     try:
-        frames, _ = sample_frames(args.clip, list((np.arange(args.frames) + 0.5) * duration / args.frames), size=160)
+        frames, _ = sample_frames(args.clip, times, size=160)
     except AVSCError as exc:   # an audio-only file: the picture has no frame strip
         logging.getLogger("avsc_edge").debug("no frames for the strip: %s", exc)
-    pred.plot(out, frames, title=f"{Path(args.clip).name}: {pred}")
+    pred.plot(out, frames, title=f"{Path(args.clip).name}: {pred}", frame_times=times)
     _emit(args, {"out": str(out), "prediction": pred.to_dict()},
           f"{Path(args.clip).name}: {pred}\n" + "".join(f"  {e} -> {o} ({w:.2f})\n" for e, o, w in pred.attention)
-          + f"picture: {out}")
+          + "".join(f"note: {n}\n" for n in pred.notes) + f"picture: {out}")
     return 0
 
 

@@ -55,21 +55,42 @@ def plot_confusion(confusion: list[list[int]], names: tuple[str, ...], path: str
     save(fig, path, 110)
 
 
-def plot_prediction(pred, path: str | os.PathLike, frames: np.ndarray | None = None, title: str | None = None) -> None:
+def frame_strip(frames: np.ndarray, gap: int = 6) -> np.ndarray:
+    """Frames ``[N, H, W, 3]`` side by side with a white gap between them (synthetic frames would
+    otherwise run into one panorama)."""
+    h, _, c = frames.shape[1:]
+    spacer = np.full((h, gap, c), 255, frames.dtype)
+    parts = [x for f in frames for x in (f, spacer)][:-1]
+    return np.concatenate(parts, axis=1)
+
+
+def plot_prediction(pred, path: str | os.PathLike, frames: np.ndarray | None = None, title: str | None = None,
+                    frame_times: list[float] | None = None) -> None:
     """The explanation of one :class:`~avsc_edge.runtime.prediction.Prediction` as a PNG: a strip of
-    the sampled frames, the scene probabilities per window, the top events and objects with their
-    presence, and the attention of the present events over the present objects."""
+    the sampled frames (each with its time), the scene probabilities per window, the top events and
+    objects with their presence, the attention of the present events over the present objects
+    (when there is any), and the prediction's notes."""
     plt = pyplot()
-    fig = plt.figure(figsize=(12, 10))
-    grid = fig.add_gridspec(3, 2, height_ratios=[1.0, 1.3, 1.6], hspace=0.45, wspace=0.3)
+    attention = bool(pred.attention_map)
+    rows = 3 if attention else 2
+    fig = plt.figure(figsize=(12, 10 if attention else 6.5))
+    ratios = [1.0, 1.3, 1.6][:rows]
+    grid = fig.add_gridspec(rows, 2, height_ratios=ratios, hspace=0.45, wspace=0.3)
     strip = fig.add_subplot(grid[0, :])
     if frames is not None and len(frames):
-        strip.imshow(np.concatenate(list(frames), axis=1))
+        strip.imshow(frame_strip(np.asarray(frames)))
+        width = frames.shape[2] + 6
+        for i, t in enumerate(frame_times or []):
+            strip.text(i * width + frames.shape[2] / 2, frames.shape[1] + 4, f"{t:.1f} s", ha="center", va="top",
+                       fontsize=8)
     strip.set_axis_off()
     strip.set_title(title or f"{pred.label} ({pred.confidence:.0%}, {'+'.join(pred.modalities)})")
     _plot_timeline(fig.add_subplot(grid[1, 0]), pred)
     _plot_presence(fig.add_subplot(grid[1, 1]), pred)
-    _plot_attention(fig.add_subplot(grid[2, :]), pred)
+    if attention:
+        _plot_attention(fig.add_subplot(grid[2, :]), pred)
+    if pred.notes:
+        fig.text(0.02, 0.005, "\n".join(f"note: {n}" for n in pred.notes), fontsize=8, va="bottom", wrap=True)
     save(fig, path, 80)
 
 
@@ -99,16 +120,14 @@ def _plot_presence(ax, pred) -> None:
     ax.set_yticks(range(len(rows)), [n for n, _ in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.axvline(0.5, color="grey", lw=0.8, ls="--")
-    ax.set_title("top events and objects (presence)")
+    ax.axvline(0.5, color="grey", lw=0.8, ls="--", label="counted as present from 0.5")
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
+    ax.set_xlabel("how sure the model is that it hears or sees it")
+    ax.set_title("what it hears and sees (top events and objects)")
 
 
 def _plot_attention(ax, pred) -> None:
     events = list(pred.attention_map)
-    if not events:
-        ax.text(0.5, 0.5, "no event and object both present: no attention to show", ha="center", va="center")
-        ax.set_axis_off()
-        return
     objects = list(next(iter(pred.attention_map.values())))
     matrix = np.array([[pred.attention_map[e][o] for o in objects] for e in events])
     ax.imshow(matrix, cmap="Oranges", vmin=0, vmax=1, aspect="auto")
@@ -117,4 +136,4 @@ def _plot_attention(ax, pred) -> None:
     for i in range(len(events)):
         for j in range(len(objects)):
             ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title("which seen object each heard event attends to (present slots, mean over windows)")
+    ax.set_title("which thing seen each sound heard goes with, by the model's attention (row: a sound; averaged over the clip)")

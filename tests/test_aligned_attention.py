@@ -4,6 +4,7 @@ INT8), ``p.attention`` pairs present events with objects not ruled out, and ``av
 draws it."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -160,9 +161,23 @@ def test_explain_writes_a_picture(tiny_checkpoint, tiny_dataset, tmp_path, capsy
     plt = pytest.importorskip("matplotlib.pyplot")
     clip = TauDataset(tiny_dataset).clips("evaluate")[0].video
     out = tmp_path / "explain.png"
-    assert main(["explain", str(clip), "--model", str(tiny_checkpoint), "--out", str(out)]) == 0
+    assert main(["explain", str(clip), "--model", str(tiny_checkpoint), "--out", str(out), "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)["prediction"]
     image = plt.imread(out)
-    assert image.shape[:2] == (800, 960)
+    assert image.shape[:2] == ((800, 960) if pred["attention_map"] else (520, 960))   # no blank third
     strip = image[40:220, 60:900, :3]
     assert strip.std() > 0.05                       # the frame strip is drawn, not blank
-    assert "picture:" in capsys.readouterr().out
+    assert main(["explain", str(clip), "--model", str(tiny_checkpoint), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "picture:" in text
+    assert "note: the model was trained on synthetic scenes" in text     # the notes reach the terminal
+
+
+def test_explain_picture_parts():
+    from avsc_edge.plots import frame_strip
+
+    frames = np.random.default_rng(0).integers(0, 200, (3, 8, 10, 3), dtype=np.uint8)
+    strip = frame_strip(frames, gap=4)
+    assert strip.shape == (8, 3 * 10 + 2 * 4, 3)
+    assert (strip[:, 10:14] == 255).all() and (strip[:, 24:28] == 255).all()    # a border between frames
+    assert np.array_equal(strip[:, 28:], frames[2])

@@ -51,13 +51,14 @@ class Prediction:
         """The ``k`` most likely scenes as (label, probability), best first."""
         return sorted(self.scores.items(), key=lambda kv: -kv[1])[:k]
 
-    def plot(self, path, frames=None, title: str | None = None) -> None:
+    def plot(self, path, frames=None, title: str | None = None, frame_times: list[float] | None = None) -> None:
         """Write the explanation picture (PNG; needs the ``[plot]`` extra): the sampled ``frames``
-        (RGB uint8 ``[N, H, W, 3]``, optional), scene probabilities per window, the top events and
-        objects, and the attention of the present events over the present objects."""
+        (RGB uint8 ``[N, H, W, 3]``, optional, taken at ``frame_times`` seconds), scene probabilities
+        per window, the top events and objects, the attention of the present events over the
+        present objects when there is any, and the notes."""
         from ..plots import plot_prediction
 
-        plot_prediction(self, path, frames, title)
+        plot_prediction(self, path, frames, title, frame_times)
 
     def to_dict(self) -> dict:
         d = asdict(self)
