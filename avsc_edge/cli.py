@@ -67,13 +67,17 @@ def cmd_synth(args) -> int:
     return 0
 
 
+DEFAULT_TRAIN_BATCH = {"edge": 16}   # 2.41 GB peak at 32, 1.81 GB at 16 (benchmarks/README.md R4.3)
+
+
 def _train_configs(args):
     from .config import PretrainedConfig, TrainConfig, preset
 
     clip = {"seconds": args.window} if args.window else {}
     model = {"variant": args.variant, **({"audio_width": args.audio_width} if args.audio_width else {})}
     features, clip, model = preset(args.preset, clip=clip, model=model)
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+    batch = args.batch_size or DEFAULT_TRAIN_BATCH.get(args.preset, 32)
+    train = TrainConfig(epochs=args.epochs, batch_size=batch, lr=args.lr, seed=args.seed,
                         freeze_epochs=args.freeze_epochs, backbone_lr_scale=args.backbone_lr_scale,
                         recompute_activations=not args.keep_activations)
     audio_weights, visual_weights = args.audio_weights, args.visual_weights
@@ -597,7 +601,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "1.0 = mn10_as; default the preset's)")
     p.add_argument("--variant", default="av_ceoa_sf", choices=["audio", "visual", "av", "av_ceoa", "av_ceoa_sf"])
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, help="clips per step (default: 16 for edge, which keeps its training "
+                   "under 2 GB of memory on 10-s clips; 32 otherwise)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--window", type=float, help="model window in seconds (default: the preset's, 10)")

@@ -122,3 +122,14 @@ def test_readme_names_no_stale_version():
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert all(v == __version__ for v in re.findall(r"avsc_edge-(\d+\.\d+\.\d+)", readme))
+
+
+def test_edge_trains_with_a_batch_that_fits_two_gigabytes():
+    from avsc_edge.cli import _train_configs, build_parser
+
+    def batch(*argv):
+        return _train_configs(build_parser().parse_args(["train", "d", "--out", "o", *argv]))[1].batch_size
+
+    assert batch("--preset", "edge") == 16
+    assert batch("--preset", "tiny") == 32 and batch("--preset", "base") == 32
+    assert batch("--preset", "edge", "--batch-size", "8") == 8
