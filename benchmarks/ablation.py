@@ -124,7 +124,9 @@ def merge(paths: list[str], out: str) -> int:
         raise SystemExit(f"--merge: a (variant, seed) appears twice: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
     a = runs[0]["args"]
     seeds = sorted({r["seed"] for r in rows})
-    print(f"Synthetic benchmark ({'congruence' if a['congruence'] else 'default'}): {a['clips']} clips x "
+    clips = (sum(len(TauDataset(a["data"]).clips(split)) for split in ("train", "evaluate"))
+             if Path(a["data"]).is_dir() else a["clips"])
+    print(f"Synthetic benchmark ({'congruence' if a['congruence'] else 'default'}): {clips} clips x "
           f"{a['duration']:g} s, dataset seed {a['seed']}, {a['epochs']} epochs, training seeds {seeds} "
           f"(merged from {len(paths)} runs)\n")
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
