@@ -124,10 +124,13 @@ def merge(paths: list[str], out: str) -> int:
         raise SystemExit(f"--merge: a (variant, seed) appears twice: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
     a = runs[0]["args"]
     seeds = sorted({r["seed"] for r in rows})
-    clips = (sum(len(TauDataset(a["data"]).clips(split)) for split in ("train", "evaluate"))
-             if Path(a["data"]).is_dir() else a["clips"])
+    clips, seed = a["clips"], a["seed"]
+    if Path(a["data"]).is_dir():    # what the dataset really is, wherever it was generated
+        ds = TauDataset(a["data"])
+        clips = sum(len(ds.clips(split)) for split in ("train", "evaluate"))
+        seed = json.loads((Path(a["data"]) / "synth_ground_truth.json").read_text())["config"]["seed"]
     print(f"Synthetic benchmark ({'congruence' if a['congruence'] else 'default'}): {clips} clips x "
-          f"{a['duration']:g} s, dataset seed {a['seed']}, {a['epochs']} epochs, training seeds {seeds} "
+          f"{a['duration']:g} s, dataset seed {seed}, {a['epochs']} epochs, training seeds {seeds} "
           f"(merged from {len(paths)} runs)\n")
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
     ceilings = dataset_ceilings(TauDataset(a["data"])) if Path(a["data"]).is_dir() else runs[0].get("ceilings")
