@@ -176,9 +176,16 @@ def read_lines(proc: subprocess.Popen, count: int, timeout: float) -> list[str]:
 
 
 @pytest.mark.parametrize("path", ["pyav", "gst"])
-def test_an_rtsp_clip_is_classified_and_ctrl_c_ends_with_one_line(gst, tiny_checkpoint, tiny_dataset, path):
+def test_an_rtsp_clip_is_classified_and_ctrl_c_ends_with_one_line(gst, tiny_checkpoint, tmp_path, path):
+    # a clip longer than the model's window: the first line must come while the stream still runs
+    # (with a one-window clip it came at the end of the stream, racing Ctrl-C against the EOF)
+    from avsc_edge.data.synth import write_av
+
+    rng = np.random.default_rng(3)
+    clip = tmp_path / "long.mp4"
+    write_av(clip, rng.integers(0, 255, (60, 48, 64, 3), dtype=np.uint8), 5.0,
+             (rng.standard_normal((1, 16000 * 12)) * 0.1).astype(np.float32), 16000, "libx264", "aac")
     port = free_port()
-    clip = TauDataset(tiny_dataset).clips("evaluate")[0].video
     server = start_server(port, "--file", str(clip))
     try:
         url = f"rtsp://127.0.0.1:{port}/clip"
@@ -189,7 +196,7 @@ def test_an_rtsp_clip_is_classified_and_ctrl_c_ends_with_one_line(gst, tiny_chec
     finally:
         server.kill()
     assert lines and '"label"' in lines[0], err
-    assert client.returncode == 130 and err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+    assert client.returncode == 130 and err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize("path", ["pyav", "gst"])
@@ -207,8 +214,11 @@ def test_an_rtsp_server_that_restarts_is_rejoined(gst, tiny_checkpoint, path):
         after = read_lines(client, 8, 90)
     finally:
         client.send_signal(signal.SIGINT)
-        _, err = client.communicate(timeout=60)
-        server.kill()
+        try:
+            _, err = client.communicate(timeout=60)
+        finally:              # never leave the server (or a stuck client) running
+            server.kill()
+            client.kill()
     assert len(before) == 2 and len(after) == 8, err
     assert any("re-opened after" in line for line in after), after
     assert "stream lost" in err and "Traceback" not in err and client.returncode == 130

@@ -98,5 +98,8 @@ def test_thinned_stream_predicts_as_keeping_every_frame(tiny_checkpoint, rng):
     assert pushed.pending == 0
     c = list(pushed)
     assert [p.timestamp for p in c] == [p.timestamp for p in a]
-    assert all(p.scores == q.scores for p, q in zip(c, a))
+    # equal up to float rounding (a wrong frame or window moves scores by ~1e-2): exact equality held
+    # alone but failed once in three full-suite runs on 2026-12-05 (the push API's worker thread; cause
+    # not found: batch composition or the kernels' threading are the candidates)
+    assert all(abs(p.scores[k] - q.scores[k]) < 1e-6 for p, q in zip(c, a) for k in p.scores)
     assert pushed.stats["frames_skipped"] > 0.5 * len(frames) and pushed.error is None
