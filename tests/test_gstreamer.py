@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -154,15 +155,47 @@ def test_frames_arrive_at_the_model_size_cropped_by_the_geometry(gst):
 
 # -- a real RTSP server, killed and restarted ------------------------------------------------------
 def start_server(port: int, *args) -> subprocess.Popen:
+    log = tempfile.TemporaryFile("w+")   # a file, not a pipe nobody drains: a chatty server never blocks
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "rtsp_server.py"), "--port", str(port), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+                            stdout=subprocess.PIPE, stderr=log, text=True)
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        log.seek(0)
+        pytest.fail(f"the RTSP server did not start: {log.read()}")
     return proc
 
 
 def stream_cli(source: str, model, *extra) -> subprocess.Popen:
-    return subprocess.Popen([*CLI, "stream", source, "--model", str(model), "--json", "--hop", "0.5", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # stderr to a file (read by interrupt()): warnings while the test reads stdout never fill a pipe;
+    # -X faulthandler: a client that does not stop can be made to print where it is
+    log = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", *CLI[1:], "stream", source, "--model", str(model),
+                             "--json", "--hop", "0.5", *extra], stdout=subprocess.PIPE, stderr=log, text=True)
+    proc.stderr_log = log
+    return proc
+
+
+def interrupt(client: subprocess.Popen, timeout: float = 60) -> str:
+    """Ctrl-C for the client; its stderr. One that does not end within ``timeout`` fails the test
+    with its signal state and every thread's stack (SIGABRT under faulthandler), and is killed."""
+    client.send_signal(signal.SIGINT)
+    try:
+        client.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        status = Path(f"/proc/{client.pid}/status").read_text()
+        state = " ".join(line for line in status.splitlines() if line.startswith(("State", "Sig", "Shd")))
+        client.send_signal(signal.SIGABRT)
+        try:
+            client.wait(timeout=30)
+        finally:
+            client.kill()
+        pytest.fail(f"the client did not stop within {timeout:g} s of Ctrl-C ({state}); its stderr:\n{stderr(client)}")
+    return stderr(client)
+
+
+def stderr(proc: subprocess.Popen) -> str:
+    proc.stderr_log.seek(0)
+    return proc.stderr_log.read()
 
 
 def read_lines(proc: subprocess.Popen, count: int, timeout: float) -> list[str]:
@@ -191,12 +224,12 @@ def test_an_rtsp_clip_is_classified_and_ctrl_c_ends_with_one_line(gst, tiny_chec
         url = f"rtsp://127.0.0.1:{port}/clip"
         client = stream_cli(url if path == "pyav" else f"gst:{url}", tiny_checkpoint)
         lines = read_lines(client, 1, 60)
-        client.send_signal(signal.SIGINT)
-        _, err = client.communicate(timeout=60)
+        err = interrupt(client)
     finally:
         server.kill()
     assert lines and '"label"' in lines[0], err
-    assert client.returncode == 130 and err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err, err
+    assert client.returncode == 130 and err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err, \
+        f"exit {client.returncode}: {err}"
 
 
 @pytest.mark.parametrize("path", ["pyav", "gst"])
@@ -213,15 +246,13 @@ def test_an_rtsp_server_that_restarts_is_rejoined(gst, tiny_checkpoint, path):
         server = start_server(port, "--live")
         after = read_lines(client, 8, 90)
     finally:
-        client.send_signal(signal.SIGINT)
         try:
-            _, err = client.communicate(timeout=60)
-        finally:              # never leave the server (or a stuck client) running
+            err = interrupt(client)
+        finally:              # never leave the server running
             server.kill()
-            client.kill()
     assert len(before) == 2 and len(after) == 8, err
     assert any("re-opened after" in line for line in after), after
-    assert "stream lost" in err and "Traceback" not in err and client.returncode == 130
+    assert "stream lost" in err and "Traceback" not in err and client.returncode == 130, f"exit {client.returncode}: {err}"
 
 
 # -- a local HTTP server killed midway -------------------------------------------------------------
