@@ -32,11 +32,12 @@ class Classifier:
     ``threads``: intra-op threads of the runtime (default: the usable cores, see
     :mod:`avsc_edge.threads`). ``strict=True`` makes a missing modality an error instead of a
     single-modality prediction. ``decoder``: ``auto``/``cpu``/``nvdec`` video decoding.
-    ``batch_size``: windows per backend call.
+    ``batch_size``: windows per backend call (default: 1 on a CPU, where batching saves no time and
+    costs memory; 8 on a GPU).
     """
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None,
-                 strict: bool = False, decoder: str | None = None, batch_size: int = 8) -> None:
+                 strict: bool = False, decoder: str | None = None, batch_size: int | None = None) -> None:
         self.path = Path(path)
         self.runner = ModelRunner(open_backend(path, device, threads), batch_size)
         self.threads, self.strict, self.decoder = threads, strict, decoder

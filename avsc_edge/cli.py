@@ -640,7 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cpu, cuda (PyTorch, ONNX Runtime) or tensorrt (ONNX Runtime's provider); .plan runs on cuda")
     p.add_argument("--workers", type=int, default=2, help="decoding threads")
     p.add_argument("--threads", type=int, help="inference threads (default: the usable cores)")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per inference call")
+    p.add_argument("--batch-size", type=int,
+                   help="windows per inference call (default: 1 on a CPU, where batching only costs memory; 8 on a GPU)")
     p.add_argument("--decoder", choices=["auto", "cpu", "nvdec"], help="video decoder (default: auto)")
     p.add_argument("--strict", action="store_true", help="fail when a modality is missing")
     p.add_argument("--timeline", action="store_true", help="also print each window's label (plain output)")

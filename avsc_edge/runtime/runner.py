@@ -59,18 +59,27 @@ def batches(windows: Iterable, size: int) -> Iterator[list]:
         yield group
 
 
-class ModelRunner:
-    """A backend (:class:`~avsc_edge.runtime.backend.Backend`) run over windows in batches."""
+# Windows per backend call when the caller does not say. On a CPU one window at a time is as fast
+# and holds a third of the memory (20 10-s 720p clips, 2 cores, ONNX Runtime INT8, peak RSS:
+# edge 181 MB at 1 vs 346 MB at 8, base 401 MB vs 1.12 GB; wall time no longer; benchmarks/README.md
+# R4.3); a GPU fills its batch.
+DEFAULT_BATCH = {"cpu": 1, "gpu": 8}
 
-    def __init__(self, backend, batch_size: int = 8) -> None:
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
-        self.backend, self.batch_size = backend, batch_size
-        self.info = backend.info
+
+class ModelRunner:
+    """A backend (:class:`~avsc_edge.runtime.backend.Backend`) run over windows in batches
+    (``batch_size`` None: :data:`DEFAULT_BATCH` for the backend's device)."""
+
+    def __init__(self, backend, batch_size: int | None = None) -> None:
         # per window on the frame thread only where the work is small and parallel (a CPU backend);
         # a GPU backend batches frames of many windows in one call instead
         engine = getattr(backend, "engine", None)
         self.backend_is_cpu = engine is not None and engine.device == "cpu"
+        batch_size = DEFAULT_BATCH["cpu" if self.backend_is_cpu else "gpu"] if batch_size is None else batch_size
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        self.backend, self.batch_size = backend, batch_size
+        self.info = backend.info
 
     # -- the model's parts ---------------------------------------------------------------------
     def check_inputs(self, log_mel: np.ndarray | None, frames: np.ndarray | None) -> None:
