@@ -107,6 +107,11 @@ def tensorrt_plans(checkpoint: Path, data: Path, log: Callable[[str], None]) -> 
     return plans
 
 
+# measured with /usr/bin/time -v on 2 cores (benchmarks/README.md R4.3): a first default run peaked
+# at 3.6 GB, one with --no-base at 1.5 GB, later runs (everything cached) at 1.5 GB
+BUILD_MEMORY = {"base": "about 3 GB of memory (peak) and ~3 min; --no-base skips it (first run then <= 1.5 GB)"}
+
+
 def default_groups(out: Path, log: Callable[[str], None], progress: bool = True, base: bool = True,
                    long_gop: bool = True) -> list[BenchGroup]:
     """What the default benchmark measures, built in ``out`` when missing."""
@@ -125,6 +130,8 @@ def default_groups(out: Path, log: Callable[[str], None], progress: bool = True,
         if not made_here(ckpt):
             forget(ckpt.parent)
             log(f"bench: the {name} preset ({PRESET_SUMMARY[name]}) with untrained weights")
+            if name in BUILD_MEMORY:
+                log(f"bench: building its exports once takes {BUILD_MEMORY[name]}")
             untrained_checkpoint(ckpt, name)
         artifacts += [str(ckpt), *exports(ckpt, data, log)]
     groups = [BenchGroup(artifacts, str(data), CLIP_KINDS["tau"])]
