@@ -27,6 +27,7 @@ from avsc_edge.errors import DependencyError, InputError, MediaError
 from avsc_edge.stream.gst import Elements, GstSpec, choose_elements, describe
 
 import peak_rss
+from terminal import ctrl_c_as_in_a_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "avsc_edge.cli"]
@@ -170,7 +171,8 @@ def stream_cli(source: str, model, *extra) -> subprocess.Popen:
     # -X faulthandler: a client that does not stop can be made to print where it is
     log = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen([sys.executable, "-X", "faulthandler", *CLI[1:], "stream", source, "--model", str(model),
-                             "--json", "--hop", "0.5", *extra], stdout=subprocess.PIPE, stderr=log, text=True)
+                             "--json", "--hop", "0.5", *extra], stdout=subprocess.PIPE, stderr=log, text=True,
+                            preexec_fn=ctrl_c_as_in_a_terminal)
     proc.stderr_log = log
     return proc
 
