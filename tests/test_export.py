@@ -327,8 +327,6 @@ def test_an_interrupted_export_leaves_the_earlier_model_whole(tiny_checkpoint, t
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before   # no staging folder left either
 
 
-
-
 def test_calibrating_one_item_at_a_time_gives_the_ranges_of_batches(fp32, tiny_checkpoint, tmp_path, monkeypatch, rng):
     # one item per call holds one item's activations (base: 5.25 -> 2.91 GB peak); the ranges must not move
     import functools

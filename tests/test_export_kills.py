@@ -15,11 +15,11 @@ import pytest
 pytest.importorskip("torch")
 
 from avsc_edge import Classifier  # noqa: E402
-from terminal import ctrl_c_as_in_a_terminal  # noqa: E402
 from avsc_edge.formats.artifact import part_paths  # noqa: E402
 from avsc_edge.export.onnx_export import read_onnx_info  # noqa: E402
 from avsc_edge.export.pipeline import run_recipe  # noqa: E402
 from avsc_edge.export.recipes import load_recipe  # noqa: E402
+from terminal import ctrl_c_as_in_a_terminal  # noqa: E402
 
 
 def export_process(checkpoint, out) -> subprocess.Popen:
