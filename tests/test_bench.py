@@ -91,3 +91,27 @@ def test_bench_rebuilds_cached_models_of_another_sdk_version(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     forget(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_the_default_bench_builds_in_child_processes_and_says_which_build_failed(tiny_checkpoint, tiny_dataset,
+                                                                                   tmp_path):
+    from avsc_edge.bench.defaults import exported, exports
+    from avsc_edge.errors import AVSCError
+    from avsc_edge.formats.artifact import part_paths
+
+    said = []
+    (tmp_path / "model.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(AVSCError, match=r"building the cpu-fp32 export of .*model.safetensors failed \(exit code 1"):
+        exports(tmp_path / "model.safetensors", tiny_dataset, said.append)
+    assert said == [f"bench: exporting {tmp_path / 'model.safetensors'} with cpu-fp32"]
+    assert not exported(tmp_path / "model.onnx")
+
+    ckpt = tmp_path / "ok" / "model.safetensors"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(Path(tiny_checkpoint).read_bytes())
+    models = exports(ckpt, tiny_dataset, said.append, recipes=("cpu-fp32",))
+    assert models == [str(ckpt.parent / "model.onnx")] and exported(ckpt.parent / "model.onnx")
+    assert not (ckpt.parent / "model.onnx").exists()   # the split graphs alone: what the bench runs
+    assert all(p.is_file() for p in part_paths(ckpt.parent / "model.onnx").values())
+    exports(ckpt, tiny_dataset, said.append, recipes=("cpu-fp32",))   # cached: no second export
+    assert len([s for s in said if s.startswith(f"bench: exporting {ckpt}")]) == 1

@@ -278,6 +278,7 @@ def test_a_parts_only_export_stores_the_weights_once_and_runs_alike(tiny_checkpo
     full_size = sum(p.stat().st_size for p in (fp32, *part_paths(fp32).values()))
     assert r.size_bytes < 0.7 * full_size
     assert read_onnx_info(part_paths(out)["heads"]).metrics["parity"]["validation"]["top1_agreement"] == 1.0
+    assert "full_graph_vs_parts" not in r.report   # no full graph was traced
     clip = TauDataset(tiny_dataset).clips("evaluate")[0].video
     a, b = Classifier(out).predict(clip), Classifier(fp32).predict(clip)
     assert max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-6

@@ -7,6 +7,7 @@ B-frames: ``synth --profile longgop``), where the keyframe shortcut is not enoug
 TensorRT plans too where TensorRT is installed. Everything is built once into the demo folder."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,13 +25,19 @@ class BenchGroup:
 
 
 def synth_dataset(out: Path, log: Callable[[str], None], profile: str = "tau") -> Path:
-    from ..data.synth import SynthConfig, generate_once
+    from ..data.synth import generated
 
     data = out / ("tau-data" if profile == "tau" else f"{profile}-data")
-    cfg = SynthConfig.profile(profile, clips=TAU_CLIPS, seed=1)
     log(f"bench: {TAU_CLIPS} {CLIP_KINDS.get(profile, profile)} clips in {data} (written on the first run)")
-    generate_once(data, cfg)
+    if not generated(data, bench_clips(profile)):
+        in_child(synth_step, data, profile, what=f"the {profile} clips")
     return data
+
+
+def bench_clips(profile: str):
+    from ..data.synth import SynthConfig
+
+    return SynthConfig.profile(profile, clips=TAU_CLIPS, seed=1)
 
 
 def tau_dataset(out: Path, log: Callable[[str], None]) -> Path:
@@ -74,19 +81,68 @@ def forget(folder: Path, names: tuple[str, ...] = ("model.safetensors", "model.o
             f.unlink(missing_ok=True)
 
 
-def exports(checkpoint: Path, data: Path, log: Callable[[str], None], recipes=("cpu-fp32", "cpu-int8")) -> list[str]:
-    from ..export.pipeline import run_recipe
-    from ..export.recipes import load_recipe
+def exported(target: Path) -> bool:
+    """An export at ``target``: its full graph, or all of its split graphs (``--parts-only``)."""
+    from ..formats.artifact import part_paths
 
+    return target.is_file() or all(p.is_file() for p in part_paths(target).values())
+
+
+def exports(checkpoint: Path, data: Path, log: Callable[[str], None], recipes=("cpu-fp32", "cpu-int8")) -> list[str]:
+    """The bench's ONNX models of a checkpoint, each exported (split graphs only: the bench runs
+    those) in a process of its own when missing."""
     out = []
     for recipe in recipes:
         name = "model.onnx" if recipe == "cpu-fp32" else f"model.{recipe.split('-')[1]}.onnx"
         target = checkpoint.parent / name
-        if not target.is_file():
+        if not exported(target):
             log(f"bench: exporting {checkpoint} with {recipe}")
-            run_recipe(checkpoint, load_recipe(recipe), target, str(data))
+            in_child(export_step, checkpoint, recipe, target, data, what=f"the {recipe} export of {checkpoint}")
         out.append(str(target))
     return out
+
+
+def in_child(step: Callable, *args, what: str) -> None:
+    """Run a build ``step`` in a fresh interpreter: what it allocates goes back to the system when it
+    ends instead of piling up in the bench (a first default run: 3.6 GB peak with every build in one
+    process, 2.3 GB with each in its own; benchmarks/README.md R4.3)."""
+    import multiprocessing
+
+    from ..errors import AVSCError
+
+    child = multiprocessing.get_context("spawn").Process(target=step, args=args)
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise AVSCError(f"bench: building {what} failed (exit code {child.exitcode}; its error is above)")
+
+
+def say(message: str) -> None:
+    """The build steps' log (they run in child processes): stderr, as the bench's own."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def export_step(checkpoint: Path, recipe: str, target: Path, data: Path) -> None:
+    from ..export.pipeline import run_recipe
+    from ..export.recipes import load_recipe
+
+    run_recipe(checkpoint, load_recipe(recipe), target, str(data), parts_only=True)
+
+
+def checkpoint_step(path: Path, name: str) -> None:
+    untrained_checkpoint(path, name)
+
+
+def demo_step(out: Path, progress: bool) -> None:
+    from ..training.demo import run_demo
+
+    run_demo(out, progress=progress, log=say)
+
+
+def synth_step(data: Path, profile: str) -> None:
+    from ..data.synth import generate_once
+
+    generate_once(data, bench_clips(profile))
 
 
 def tensorrt_plans(checkpoint: Path, data: Path, log: Callable[[str], None]) -> list[str]:
@@ -107,22 +163,20 @@ def tensorrt_plans(checkpoint: Path, data: Path, log: Callable[[str], None]) -> 
     return plans
 
 
-# measured with /usr/bin/time -v on 2 cores (benchmarks/README.md R4.3): a first default run peaked
-# at 3.6 GB, one with --no-base at 1.5 GB, later runs (everything cached) at 1.5 GB
-BUILD_MEMORY = {"base": "about 3 GB of memory (peak) and ~3 min; --no-base skips it (first run then <= 1.5 GB)"}
+# measured on 2 cores (benchmarks/README.md R4.3): a first default run peaked at 2.3 GB (the base
+# INT8 export), one with --no-base at 1.5 GB, later runs (everything cached) at 1.6 GB
+BUILD_MEMORY = {"base": "about 2.3 GB of memory (peak) and ~3 min; --no-base skips it (first run then <= 1.5 GB)"}
 
 
 def default_groups(out: Path, log: Callable[[str], None], progress: bool = True, base: bool = True,
                    long_gop: bool = True) -> list[BenchGroup]:
     """What the default benchmark measures, built in ``out`` when missing."""
-    from ..training.demo import run_demo
-
     names = ["model.safetensors", "model.onnx", "model.int8.onnx"]
     if not made_here(out / "model.safetensors"):
         forget(out)
     if not all((out / n).is_file() for n in names):
         log(f"bench: building the demo models in {out} first (avsc-edge demo)")
-        run_demo(out, progress=progress, log=log)
+        in_child(demo_step, out, progress, what="the demo models")
     data = tau_dataset(out, log)
     artifacts = [str(out / n) for n in names] + tensorrt_plans(out / "model.safetensors", data, log)
     for name in ("edge", "base") if base else ("edge",):
@@ -132,7 +186,7 @@ def default_groups(out: Path, log: Callable[[str], None], progress: bool = True,
             log(f"bench: the {name} preset ({PRESET_SUMMARY[name]}) with untrained weights")
             if name in BUILD_MEMORY:
                 log(f"bench: building its exports once takes {BUILD_MEMORY[name]}")
-            untrained_checkpoint(ckpt, name)
+            in_child(checkpoint_step, ckpt, name, what=f"the {name} checkpoint")
         artifacts += [str(ckpt), *exports(ckpt, data, log)]
     groups = [BenchGroup(artifacts, str(data), CLIP_KINDS["tau"])]
     if long_gop:

@@ -263,11 +263,18 @@ STAMP_FILE = "synth_config.json"
 
 def generate_once(out: str | os.PathLike, cfg: SynthConfig, progress: Callable[[int], None] | None = None) -> bool:
     """``generate`` unless ``out`` already holds this config's dataset of this world; True if written."""
-    root = Path(out)
-    made_by = json.dumps({"world": WORLD_VERSION, "config": cfg.to_dict()})
-    stamp = root / STAMP_FILE
-    if stamp.is_file() and stamp.read_text() == made_by:
+    if generated(out, cfg):
         return False
-    generate(root, cfg, progress)
-    stamp.write_text(made_by)
+    generate(Path(out), cfg, progress)
+    (Path(out) / STAMP_FILE).write_text(made_by(cfg))
     return True
+
+
+def made_by(cfg: SynthConfig) -> str:
+    return json.dumps({"world": WORLD_VERSION, "config": cfg.to_dict()})
+
+
+def generated(out: str | os.PathLike, cfg: SynthConfig) -> bool:
+    """Whether ``out`` holds this config's dataset of this world."""
+    stamp = Path(out) / STAMP_FILE
+    return stamp.is_file() and stamp.read_text() == made_by(cfg)

@@ -100,9 +100,11 @@ def graph_paths(out: str | os.PathLike) -> dict[str, Path]:
     return {"full": Path(out), **part_paths(out)}
 
 
-def export_graphs(model, info: ArtifactInfo, out: str | os.PathLike, extra: dict | None = None) -> dict[str, Path]:
+def export_graphs(model, info: ArtifactInfo, out: str | os.PathLike, extra: dict | None = None,
+                  parts_only: bool = False) -> dict[str, Path]:
     """Export every graph of the PyTorch ``model`` (with its checkpoint's ``info``) in FP32 beside
-    ``out`` (see :func:`graph_paths`). ``extra`` is merged into the metrics stored with the full graph."""
+    ``out`` (see :func:`graph_paths`; ``parts_only``: not the full graph). ``extra`` is merged into
+    the metrics stored with each graph."""
     if info.model_config.variant in ("audio", "visual"):
         raise ArtifactError(f"{out}: single-modality variants ({info.model_config.variant}) are for the "
                             "ablation; export an audio-visual model")
@@ -110,7 +112,7 @@ def export_graphs(model, info: ArtifactInfo, out: str | os.PathLike, extra: dict
                                metrics={**info.metrics, **(extra or {}), "inputs": input_specs(info)})
     samples = sample_inputs(model, info)
     modules = graph_modules(model)
-    paths = graph_paths(out)
+    paths = part_paths(out) if parts_only else graph_paths(out)
     for name, path in paths.items():
         inputs, outputs = graph_io(name)
         args = tuple(__import__("torch").from_numpy(samples[name][n]) for n in inputs)
@@ -163,6 +165,13 @@ def write_onnx(proto, info: ArtifactInfo, out: Path) -> None:
 
     proto = onnx.shape_inference.infer_shapes(proto)
     onnx.checker.check_model(proto)
+    stamp_onnx(proto, info, out)
+
+
+def stamp_onnx(proto, info: ArtifactInfo, out: Path) -> None:
+    """Replace the SDK metadata of a checked graph and write it atomically."""
+    import onnx
+
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, info.to_json()

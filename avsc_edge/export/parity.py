@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formats.artifact import dummy_inputs
+from ..formats.artifact import dummy_inputs, part_paths
 from ..labels import SCENES
 from ..metrics import scene_metrics
 from ..runtime.prediction import softmax
@@ -38,28 +38,37 @@ def random_input_report(exported, reference, windows: int = 8) -> dict[str, floa
 
 def parity_report(onnx_path: str | os.PathLike, reference, dataset: str | None = None) -> dict:
     """Compare an exported model with the PyTorch FP32 model it came from (a checkpoint path, or a
-    :class:`~avsc_edge.runtime.runner.ModelRunner` over it); JSON-ready."""
+    :class:`~avsc_edge.runtime.runner.ModelRunner` over it); JSON-ready. Given a path, one model is
+    in memory at a time: the reference's logits first, then the split graphs', then the full
+    graph's (when there is one: not after ``--parts-only``)."""
     import onnxruntime as ort
 
     from ..classifier import Classifier
+    from .onnx_export import read_onnx_info
 
-    exported = Classifier(onnx_path).runner
-    if isinstance(reference, (str, os.PathLike)):
-        reference = Classifier(reference).runner
-    random = dummy_inputs(exported.info, 8, np.random.default_rng())
-    ours = exported.run_windows(random["log_mel"], random["frames"])["scene_logits"]
-    ref = reference.run_windows(random["log_mel"], random["frames"])["scene_logits"]
-    report = {"precision": exported.backend.engine.precision, "onnxruntime": ort.__version__,
-              "random_inputs": _diff(ours, ref),
-              "full_graph_vs_parts": _diff(_full_graph_logits(Path(onnx_path), random), ours)}
+    full_graph = Path(onnx_path).is_file()   # not exported --parts-only
+    info = read_onnx_info(onnx_path if full_graph else part_paths(onnx_path)["heads"])
+    feeds = {"random_inputs": dummy_inputs(info, 8, np.random.default_rng())}
     if dataset is not None:
         from .calibration import split_inputs
 
-        inputs, labels = split_inputs(dataset, exported.info, "evaluate")
-        ours = exported.run_windows(inputs["log_mel"], inputs["frames"])["scene_logits"]
-        ref = reference.run_windows(inputs["log_mel"], inputs["frames"])["scene_logits"]
-        report["validation"] = _diff(ours, ref)
-        for name, logits in (("exported", ours), ("pytorch_fp32", ref)):
+        feeds["validation"], labels = split_inputs(dataset, info, "evaluate")
+
+    def scene_logits(runner) -> dict[str, np.ndarray]:
+        return {k: runner.run_windows(f["log_mel"], f["frames"])["scene_logits"] for k, f in feeds.items()}
+
+    ref = scene_logits(Classifier(reference).runner if isinstance(reference, (str, os.PathLike)) else reference)
+    exported = Classifier(onnx_path).runner
+    precision, ours = exported.backend.engine.precision, scene_logits(exported)
+    del exported
+    report = {"precision": precision, "onnxruntime": ort.__version__,
+              "random_inputs": _diff(ours["random_inputs"], ref["random_inputs"])}
+    if full_graph:
+        full = _full_graph_logits(Path(onnx_path), feeds["random_inputs"])
+        report["full_graph_vs_parts"] = _diff(full, ours["random_inputs"])
+    if dataset is not None:
+        report["validation"] = _diff(ours["validation"], ref["validation"])
+        for name, logits in (("exported", ours["validation"]), ("pytorch_fp32", ref["validation"])):
             m = scene_metrics(softmax(logits.astype(np.float64)), labels, SCENES)
             report["validation"][f"{name}_accuracy"] = m.accuracy
             report["validation"][f"{name}_log_loss"] = m.log_loss
@@ -72,8 +81,8 @@ def store_report(onnx_path: str | os.PathLike, report: dict) -> None:
     ``heads`` graph's when the full graph is not kept."""
     import onnx
 
-    from .onnx_export import read_onnx_info, write_onnx
+    from .onnx_export import read_onnx_info, stamp_onnx
 
     info = read_onnx_info(onnx_path)
     info = dataclasses.replace(info, metrics={**info.metrics, "parity": report})
-    write_onnx(onnx.load(str(onnx_path)), info, Path(onnx_path))
+    stamp_onnx(onnx.load(str(onnx_path)), info, Path(onnx_path))   # the graph was checked when written

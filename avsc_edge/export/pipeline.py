@@ -32,8 +32,6 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
     ``parts_only``: install only the split graphs the SDK runs (no full graph for other runtimes:
     the weights are stored once instead of twice); the report then travels in the ``heads`` graph."""
     from ..model import from_checkpoint
-    from ..runtime.runner import ModelRunner
-    from ..runtime.torch_backend import TorchBackend
     from .calibration import calibration_inputs, graph_calibration
     from .onnx_export import export_graphs, graph_paths
     from .parity import parity_report, store_report
@@ -42,20 +40,21 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
     say = progress or (lambda s: None)
     if recipe.precision == "int8" and calib is None:
         raise ConfigError(f"recipe {recipe.name} quantises to INT8: pass --calib DATASET (real clips for calibration)")
-    reference, info = from_checkpoint(checkpoint)   # loaded once: graphs, calibration and parity use it
+    reference, info = from_checkpoint(checkpoint)   # the graphs and the calibration inputs come from it
     out = Path(out)
     # every file is written into a staging folder beside the target and checked there, then all are
     # moved into place at once: an earlier artifact stays whole until then, whatever happens
     with staging(out) as stage:
-        staged = graph_paths(stage / out.name)
+        staged = (part_paths if parts_only else graph_paths)(stage / out.name)
         say("exporting the FP32 graphs")
         (stage / "fp32").mkdir()
-        fp32 = export_graphs(reference, info, stage / "fp32" / "model.onnx")
+        fp32 = export_graphs(reference, info, stage / "fp32" / "model.onnx", parts_only=parts_only)
         if recipe.precision == "int8":
             c = recipe.calibration
             feeds_in = calibration_inputs(calib, info, c.get("split", "train"), int(c.get("clips", 64)))
             say(f"calibrating on {len(feeds_in['log_mel'])} clips of {calib}")
             feeds = graph_calibration(reference, info, feeds_in)
+        del reference   # not held while quantising (the report loads it again): a copy of the weights fewer
         for name, src in fp32.items():
             if recipe.precision == "fp32":
                 os.replace(src, staged[name])
@@ -69,12 +68,9 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
             else:
                 convert_fp16(src, staged[name])
         say("parity report")
-        report = parity_report(staged["full"], ModelRunner(TorchBackend.from_model(reference, info)), calib)
-        store_report(staged["full"], report)
-        targets = graph_paths(out)
-        if parts_only:
-            store_report(staged["heads"], report)
-            del staged["full"], targets["full"]
+        report = parity_report(stage / out.name, checkpoint, calib)
+        store_report(staged["heads" if parts_only else "full"], report)
+        targets = (part_paths if parts_only else graph_paths)(out)
         # the full graph (the file users point at) last
         install({staged[n]: targets[n] for n in sorted(staged, key=lambda n: n == "full")},
                 remove=(out,) if parts_only else ())

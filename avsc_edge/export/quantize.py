@@ -109,6 +109,7 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out: str | os.PathLike, calibrat
         kept = (input_convs(model) if input_convs_fp32 else []) + (depthwise_convs(model) if depthwise_fp32 else []) \
             + ([n.name for n in model.graph.node if branch_node(n.name)] if backbone_fp32 else [])
         exclude_nodes = tuple(exclude_nodes) + tuple(n for n in kept if n not in exclude_nodes)
+        del model   # quantize_static loads its own copy: one copy of the weights fewer at the peak
         q = Path(tmp) / "q.onnx"
         symmetric = activations == "int8"
         quantize_static(

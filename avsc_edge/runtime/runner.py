@@ -160,11 +160,12 @@ class ModelRunner:
     def run_windows(self, log_mel: np.ndarray | None = None, frames: np.ndarray | None = None,
                     batch_size: int | None = None) -> dict:
         """The model on prepared windows (``log_mel [W, 1, n_mels, T]``, ``frames [W, F, 3, S, S]``,
-        either may be None), in batches; outputs concatenated over the windows."""
+        either may be None), ``batch_size`` (default: the runner's) at a time; outputs concatenated
+        over the windows."""
         given = log_mel if log_mel is not None else frames
         if given is None:
             raise InputError("run_windows needs log_mel and/or frames")
-        size = batch_size or max(self.batch_size, 32)
+        size = batch_size or self.batch_size
         pick = lambda a, s: None if a is None else a[s:s + size]  # noqa: E731
         parts = [self.run(pick(log_mel, s), pick(frames, s)) for s in range(0, given.shape[0], size)]
         out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "modalities"}
