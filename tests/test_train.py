@@ -94,3 +94,39 @@ def test_schedule_warms_up_then_decays():
     f = [lr_factor(s, 100, 10) for s in range(100)]
     assert f[0] < f[5] < f[9] == 1.0 and f[50] < 1.0 and f[99] < 0.01
     assert np.all(np.diff(f[10:]) <= 1e-12)
+
+
+def test_two_runs_building_one_feature_cache_at_once_both_succeed(tiny_dataset, tmp_path, monkeypatch):
+    """Ablation runs split over cores share a dataset: each writes the cache under a name of its
+    own (one shared temporary name made the slower run's rename fail: FileNotFoundError)."""
+    import shutil
+    import threading
+
+    from avsc_edge.data import featureset
+
+    root = tmp_path / "d"
+    shutil.copytree(tiny_dataset, root, ignore=shutil.ignore_patterns(".avsc_cache"))
+    both_written = threading.Barrier(2, timeout=60)
+    savez = np.savez
+
+    def savez_then_wait(path, **arrays):
+        savez(path, **arrays)
+        both_written.wait()      # both temporaries are on disk before either is renamed
+
+    monkeypatch.setattr(featureset.np, "savez", savez_then_wait)
+    results, errors = [], []
+
+    def load() -> None:
+        try:
+            results.append(load_featureset(TauDataset(root), "train", FeatureConfig(), CLIP, False))
+        except Exception as exc:   # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    np.testing.assert_array_equal(results[0].log_mel, results[1].log_mel)
+    assert [p.name.endswith(".tmp.npz") for p in (root / ".avsc_cache").iterdir()] == [False]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -98,9 +99,14 @@ def load_featureset(dataset: TauDataset, split: str, features: FeatureConfig, wi
         log_mel = np.stack([r[0] for r in results])
         frames = np.stack([r[1] for r in results])
         cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, log_mel=log_mel, frames=frames)
-        os.replace(tmp, cache)
+        # a name of its own: two processes building the same cache (runs on one dataset, one per
+        # core) each write theirs whole, and the last rename wins with identical contents
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
+        try:
+            np.savez(tmp, log_mel=log_mel, frames=frames)
+            os.replace(tmp, cache)
+        finally:
+            tmp.unlink(missing_ok=True)
     truth = dataset.ground_truth()
     return FeatureSet(log_mel, frames, labels, stems, _tags(truth, stems, "events", EVENTS),
                       _tags(truth, stems, "objects", OBJECTS))
