@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
+
+from avsc_edge.bench.timing import median_time
 
 
 def previous_input_path(path: Path, features, clip) -> tuple[np.ndarray, np.ndarray]:
@@ -51,13 +52,7 @@ def previous_input_path(path: Path, features, clip) -> tuple[np.ndarray, np.ndar
 
 
 def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return median_time(fn, repeats, warmup=1) * 1e3
 
 
 def main() -> int:

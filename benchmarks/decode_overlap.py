@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import threading
-import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")   # the C job on one core, as each decoder is
 import numpy as np  # noqa: E402
+
+from avsc_edge.bench.timing import median_time  # noqa: E402
 
 EDGE_FRAME_TIMES = (10 / 6, 5.0, 50 / 6)   # 3 frames per 10-s window, at the centres of its thirds
 
@@ -53,14 +54,7 @@ def python_work() -> None:
 
 
 def median_ms(job, repeats: int) -> float:
-    for _ in range(2):
-        job()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        job()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
+    return median_time(job, repeats, warmup=2) * 1e3
 
 
 def in_a_worker_process(pool, path: str, b):

@@ -129,10 +129,6 @@ def export_step(checkpoint: Path, recipe: str, target: Path, data: Path) -> None
     run_recipe(checkpoint, load_recipe(recipe), target, str(data), parts_only=True)
 
 
-def checkpoint_step(path: Path, name: str) -> None:
-    untrained_checkpoint(path, name)
-
-
 def demo_step(out: Path, progress: bool) -> None:
     from ..training.demo import run_demo
 
@@ -186,7 +182,7 @@ def default_groups(out: Path, log: Callable[[str], None], progress: bool = True,
             log(f"bench: the {name} preset ({PRESET_SUMMARY[name]}) with untrained weights")
             if name in BUILD_MEMORY:
                 log(f"bench: building its exports once takes {BUILD_MEMORY[name]}")
-            in_child(checkpoint_step, ckpt, name, what=f"the {name} checkpoint")
+            in_child(untrained_checkpoint, ckpt, name, what=f"the {name} checkpoint")
         artifacts += [str(ckpt), *exports(ckpt, data, log)]
     groups = [BenchGroup(artifacts, str(data), CLIP_KINDS["tau"])]
     if long_gop:

@@ -42,10 +42,11 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
         raise ConfigError(f"recipe {recipe.name} quantises to INT8: pass --calib DATASET (real clips for calibration)")
     reference, info = from_checkpoint(checkpoint)   # the graphs and the calibration inputs come from it
     out = Path(out)
+    paths_of = part_paths if parts_only else graph_paths   # the files this export writes
     # every file is written into a staging folder beside the target and checked there, then all are
     # moved into place at once: an earlier artifact stays whole until then, whatever happens
     with staging(out) as stage:
-        staged = (part_paths if parts_only else graph_paths)(stage / out.name)
+        staged = paths_of(stage / out.name)
         say("exporting the FP32 graphs")
         (stage / "fp32").mkdir()
         fp32 = export_graphs(reference, info, stage / "fp32" / "model.onnx", parts_only=parts_only)
@@ -70,7 +71,7 @@ def export_onnx_model(checkpoint: str | os.PathLike, recipe: ExportRecipe, out: 
         say("parity report")
         report = parity_report(stage / out.name, checkpoint, calib)
         store_report(staged["heads" if parts_only else "full"], report)
-        targets = (part_paths if parts_only else graph_paths)(out)
+        targets = paths_of(out)
         # the full graph (the file users point at) last
         install({staged[n]: targets[n] for n in sorted(staged, key=lambda n: n == "full")},
                 remove=(out,) if parts_only else ())
