@@ -73,30 +73,46 @@ def measure(model: str, seconds: float, hop: float, fps: float, threads: int | N
                            every_frame=kw.get("every_frame", False)) for name, kw in PATHS.items()}
 
 
-def file_rows(model: str, clip: str | None, seconds: float, gop: float, hop: float, repeats: int = 3) -> dict:
+def file_rows(model: str, clip: str | None, seconds: float, gop: float, hop: float, repeats: int = 5) -> dict:
+    """Classifier.stream over a file with the events read ahead on a thread (the default) and
+    decoded between the model's calls (``read_ahead=0``), alternated, against the file's floor."""
     import tempfile
     from pathlib import Path
+
+    import av
 
     from avsc_edge.bench.floor import floor_ms
     from bench_gst import make_clip
 
     clf = Classifier(model)
+    configs = {"read ahead": StreamConfig(hop=hop), "serial": StreamConfig(hop=hop, read_ahead=0)}
     with tempfile.TemporaryDirectory() as tmp:
         path = clip or str(Path(tmp) / "clip.mp4")
         if clip is None:
             make_clip(Path(path), seconds, gop_seconds=gop)
-        list(clf.stream(path, hop=hop))    # warm-up
-        walls, floors, hops = [], [], 0
+        with av.open(path) as c:
+            duration = c.duration / av.time_base
+        outputs = {name: [p.scores for p in clf.stream(path, config=cfg)] for name, cfg in configs.items()}  # warm-up
+        same = all(np.array_equal(a, b) for a, b in zip(*outputs.values())) and len(set(map(len, outputs.values()))) == 1
+        walls: dict = {name: [] for name in configs}
+        floors, hops = [], len(outputs["serial"])
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            hops = len(list(clf.stream(path, hop=hop)))
-            walls.append((time.perf_counter() - t0) * 1e3)
+            for name, cfg in configs.items():
+                t0 = time.perf_counter()
+                list(clf.stream(path, config=cfg))
+                walls[name].append((time.perf_counter() - t0) * 1e3)
             floors.append(floor_ms(path, clf.info.clip_config)["total_ms"])
-    wall, floor = statistics.median(walls), statistics.median(floors)
+    floor = statistics.median(floors)
     row = {"model": model, "clip": clip or f"{seconds:g}-s 720p30, keyframe every {gop:g} s", "hops": hops,
-           "wall_ms_per_hop": wall / hops, "floor_ms_per_hop": floor / hops, "x_floor": wall / floor}
-    print(f"| {row['clip']} | {hops} | {row['wall_ms_per_hop']:.1f} | {row['floor_ms_per_hop']:.1f} | "
-          f"{row['x_floor']:.2f} |")
+           "seconds": duration, "identical_predictions": same, "floor_ms_per_s": floor / duration}
+    for name, values in walls.items():
+        wall = statistics.median(values)
+        key = name.replace(" ", "_")
+        row[key] = {"ms_per_hop": wall / hops, "ms_per_s": wall / duration, "x_floor": wall / floor}
+        print(f"| {Path(model).parent.name or model} | {row['clip']} | {name} | {hops} | {wall / hops:.1f} | {wall / duration:.1f} | "
+              f"{floor / duration:.1f} | {wall / floor:.2f} |")
+    print(f"read ahead / serial: {row['read_ahead']['ms_per_s'] / row['serial']['ms_per_s']:.2f}; "
+          f"predictions identical: {same}")
     return row
 
 
@@ -158,7 +174,8 @@ def main() -> int:
                 json.dump(report, f, indent=1)
         return 0
     if args.file is not None:
-        print("| clip | hops | wall ms per hop | floor ms per hop | x floor |\n|---|---|---|---|---|")
+        print("| model | clip | events | hops | ms per hop | ms per stream s | floor ms per s | x floor |\n"
+              "|---|---|---|---|---|---|---|---|")
         report = [file_rows(m, args.file or None, args.seconds, args.gop, args.hop) for m in args.models]
         if args.json:
             with open(args.json, "w") as f:

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InputError, MediaError
-from .container import ffmpeg_errors, ffmpeg_message, first_stream, open_input, stream_start
+from .container import ffmpeg_errors, ffmpeg_message, first_stream, open_input, read_only, stream_start
 
 MAX_CHANNELS = 64   # microphone arrays: 8, 16, 32 channels are common
 
@@ -190,6 +190,7 @@ def _audio_packets(container, stream, timeline: dict | None):
             elif packet.pts is not None:
                 timeline["video_start"] = float(packet.pts * packet.time_base)
                 break
+    read_only(container, stream)
     yield from container.demux(stream)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ..errors import AVSCError, MediaError
+from ..read_ahead import put_until_stopped
 from .inputs import Pair, pair_name
 from .prediction import Prediction, WindowAccumulator
 from .runner import joins_batch
@@ -40,13 +41,7 @@ def _produce(job: _Job, open_recording: Callable, stop: threading.Event) -> None
     try:
         rec = open_recording(job.pair)
         for w in rec.windows():
-            while not stop.is_set():
-                try:
-                    job.windows.put(w, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not put_until_stopped(job.windows, w, stop):
                 return
         job.timings.update(rec.timings)
         job.notes.extend(rec.notes)

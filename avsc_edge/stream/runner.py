@@ -7,6 +7,7 @@ from typing import Iterator
 
 from ..errors import InputError
 from ..media.container import check_file
+from ..read_ahead import read_ahead
 from .sources import device_events, file_events, is_gst, is_network, reconnecting_events
 from .state import StreamConfig, StreamState
 
@@ -45,13 +46,18 @@ def stream_source(runner, source, hop: float = 1.0, realtime: bool = False, conf
     state = StreamState(runner, sr, cfg, "microphone" if source is None else str(source))
     if is_file:
         state.start_at(0.0)
+        if cfg.read_ahead:
+            events = read_ahead(events, cfg.read_ahead, name="avsc-stream-file")
     end = None
-    for kind, data, t in events:
-        if kind == "end":
-            end = t
-            continue
-        if kind == "reopened":
-            state.source_reopened(t)
-            continue
-        yield from (state.add_audio(data, t) if kind == "audio" else state.add_frame(data, t))
+    try:
+        for kind, data, t in events:
+            if kind == "end":
+                end = t
+                continue
+            if kind == "reopened":
+                state.source_reopened(t)
+                continue
+            yield from (state.add_audio(data, t) if kind == "audio" else state.add_frame(data, t))
+    finally:
+        events.close()
     yield from state.finish(end)

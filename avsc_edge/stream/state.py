@@ -49,7 +49,10 @@ class StreamConfig(JsonConfig):
     (``stats["clock_restarts"]``). ``retries`` / ``backoff``: a lost network source is re-opened at
     most ``retries`` times in all, waiting ``backoff * 2**k`` seconds after the k-th failure in a
     row (``stats["source_reopened"]``). ``timeout``: seconds a network source may send nothing
-    before it counts as lost (``SourceTimeoutError``; also the limit for opening it)."""
+    before it counts as lost (``SourceTimeoutError``; also the limit for opening it).
+    ``read_ahead``: events of a local file (audio blocks, frames) decoded ahead of the model on a
+    thread of its own, so that decoding and inference share the cores; 0 decodes between the
+    model's calls on the caller's thread."""
 
     hop: float = 1.0
     jitter: float = 0.02
@@ -63,6 +66,7 @@ class StreamConfig(JsonConfig):
     retries: int = 5
     backoff: float = 1.0
     timeout: float = 10.0
+    read_ahead: int = 64
 
     def __post_init__(self) -> None:
         if not 0.01 <= self.hop <= 600:
@@ -73,6 +77,8 @@ class StreamConfig(JsonConfig):
             raise ConfigError("StreamConfig needs stall > 0 and 0 <= jitter <= audio_gap")
         if not self.audio_gap < self.max_jump <= 1e6:
             raise ConfigError(f"StreamConfig.max_jump must be in (audio_gap, 1e6] s, got {self.max_jump}")
+        if not 0 <= self.read_ahead <= 4096:
+            raise ConfigError(f"StreamConfig.read_ahead must be in 0..4096 events, got {self.read_ahead}")
         if not (0 <= self.retries <= 1000 and 0 <= self.backoff <= 60):
             raise ConfigError(f"StreamConfig needs retries in 0..1000 and backoff in 0..60 s, got {self.retries}, "
                               f"{self.backoff}")
