@@ -2,7 +2,8 @@
 frame policy, timed with PyAV and nothing else, on one thread: open the container once, demux every
 packet once, decode every audio packet, and decode exactly the video packets the model's frames
 need (the keyframe nearest each sample time within the tolerance; else the I- and P-frames from
-the keyframe before it up to that time, which the keyframe policy's fallback decodes too). No
+the keyframe before it up to that time, which the keyframe policy's fallback decodes too), without
+the deblocking filter, as the policy decodes them. No
 resampling, no scaling, no log-mel, no model. ``avsc-edge bench`` prints it beside each row, so
 "how far from the limit" is a number.
 """
@@ -59,6 +60,7 @@ def floor_ms(path: str | os.PathLike, clip, seconds: float | None = None) -> dic
         plan = needed_frames(sorted(keys), np.minimum(wanted, duration), clip.keyframe_tolerance)
         t1 = time.perf_counter()
         cc = video.codec_context
+        cc.options = {"skip_loop_filter": "all"}     # as the keyframe policy decodes (media.video)
         for t in sorted({t for kind, t in plan if kind == "key"}):
             cc.decode(packets[keys[t]])
             cc.decode(None)
