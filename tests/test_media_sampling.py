@@ -103,6 +103,9 @@ def test_a_long_gop_decodes_only_i_and_p_frames_up_to_each_time(tmp_path):
         b_frame = [int(f.pict_type) == 3 for f in c.decode(video=0) if f.time <= 7.25]   # AV_PICTURE_TYPE_B
     assert s.stats["exact_frames"] == 2 and any(b_frame)
     assert decoded <= len(b_frame) - sum(b_frame)                  # every B-frame skipped, one pass
+    # the keyframe at 0 s stands in for 0.5 s; the forward decoder that the later times need
+    # decodes it (once), not the keyframe decoder
+    assert s.stats["keyframes_decoded"] == 1 and s._keys.count == 0
 
 
 def test_variable_frame_rate(tmp_path):

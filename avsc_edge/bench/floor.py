@@ -61,14 +61,14 @@ def floor_ms(path: str | os.PathLike, clip, seconds: float | None = None) -> dic
         t1 = time.perf_counter()
         cc = video.codec_context
         cc.options = {"skip_loop_filter": "all"}     # as the keyframe policy decodes (media.video)
-        for t in sorted({t for kind, t in plan if kind == "key"}):
-            cc.decode(packets[keys[t]])
-            cc.decode(None)
-            cc.flush_buffers()
         runs: dict[float, float] = {}    # keyframe -> the last time decoded forward from it
         for t in (t for kind, t in plan if kind == "refs"):
             start = max([k for k in keys if k <= t] or [min(keys)])
             runs[start] = max(runs.get(start, t), t)
+        for t in sorted({t for kind, t in plan if kind == "key"} - set(runs)):   # a run decodes its keyframe
+            cc.decode(packets[keys[t]])
+            cc.decode(None)
+            cc.flush_buffers()
         cc.skip_frame = "BIDIR" if cc.name in ("h264", "mpeg2video", "mpeg1video", "mpeg4") else "NONREF"
         for start, end in sorted(runs.items()):
             for p in packets[keys[start]:]:

@@ -217,6 +217,7 @@ class _Keyframes:
         self.c, self.stream = container, stream
         self.indexed: bool | None = None     # decided at the first lookup
         self.last_before: float | None = None   # the keyframe at or before the last time looked up (index only)
+        self.last_after: float | None = None    # the keyframe after it (index only; None: none or unknown)
         self.packets = None
         self.before: Key | None = None       # forward scan: last keyframe at or before the wanted time
         self.after: Key | None = None        # forward scan: first keyframe after it
@@ -225,13 +226,15 @@ class _Keyframes:
         self.count = 0
 
     def nearest(self, t: float) -> Key | None:
-        self.last_before = None
+        self.last_before = self.last_after = None
         if self.indexed is not False:
             keys = self._by_index(t)
             if keys is not None:
                 self.indexed = True
                 before = [k[0] for k in keys if k[0] <= t + 1e-6]
+                after = [k[0] for k in keys if k[0] > t + 1e-6]
                 self.last_before = max(before) if before else None
+                self.last_after = min(after) if after else None
                 return min(keys, key=lambda k: abs(k[0] - t)) if keys else None
             if self.indexed is None:      # seeking does not land on keyframes here: scan forward from the start
                 self.indexed = False
@@ -343,6 +346,7 @@ class FrameSampler:
         self._last = -np.inf
         self._header = header
         self.stats = {"keyframes_decoded": 0, "exact_frames": 0}
+        self._forward_keys = 0     # keyframes decoded by the forward decoder (long GOPs)
         self.seconds = {"decode": 0.0, "convert": 0.0}   # time spent decoding and in libswscale
 
     # -- opening -----------------------------------------------------------------------------
@@ -390,15 +394,31 @@ class FrameSampler:
         if self.policy == "keyframe":
             keys = self._key_scan()
             key = keys.nearest(t)
+            if key is not None and abs(key[0] - t) <= self.tolerance and self._starts_long_gop(key[0], keys):
+                # the fallback will decode forward from this keyframe: let it decode the keyframe too
+                frame = self._exact_scan().at(key[0], key[0])
+                if frame is not None:
+                    self._forward_keys += 1
+                    self.stats["keyframes_decoded"] = keys.count + self._forward_keys
+                    return frame, _frame_time(frame)
             if key is not None and abs(key[0] - t) <= self.tolerance:
                 frame = keys.decode(key)
                 if frame is not None:
-                    self.stats["keyframes_decoded"] = keys.count
+                    self.stats["keyframes_decoded"] = keys.count + self._forward_keys
                     return frame, key[0]
             key_before = keys.last_before
         self.stats["exact_frames"] += 1
         frame = self._exact_scan().at(t, key_before)
         return (frame, _frame_time(frame)) if frame is not None else (None, None)
+
+    def _starts_long_gop(self, key: float, keys: _Keyframes) -> bool:
+        """Whether ``key`` is the keyframe at or before the wanted time and the next keyframe (or the
+        track's end) lies more than two tolerances after it: later times in this GOP then fall back
+        to decoding forward from it."""
+        if keys.last_before is None or abs(keys.last_before - key) > 1e-6:
+            return False
+        end = keys.last_after if keys.last_after is not None else self.duration()
+        return end is not None and end - key > 2 * self.tolerance
 
     def sample(self, times: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """RGB uint8 ``[T, S, S, 3]`` for the sorted ``times`` and the times of the frames used.
