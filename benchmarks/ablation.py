@@ -3,7 +3,8 @@ event-object alignment, measured by metrics slot identity alone cannot satisfy (
 its class-mean baseline, and the partner-visible AUC), with and without CEOA; and what a user reads:
 attention -> partner, through the public ``Prediction.attention`` of each evaluate clip (is the
 object a present event attends to most one of its partners? next to chance, a random present
-object). ``--int8`` adds the same through an INT8 export of each audio-visual model.
+object). ``--int8`` adds the same through an INT8 export of each audio-visual model, and how
+often the export names the FP32 model's scene (top-1 agreement on the evaluate split).
 
     python benchmarks/ablation.py --clips 300 --duration 4 --seeds 0 1 2 3 4     # the demo's data
     python benchmarks/ablation.py --congruence --clips 500 --seed 3 --duration 4 --seeds 0 1 2 3 4
@@ -54,7 +55,9 @@ def summary(rows: list[dict], variant: str) -> str:
     ap = [r["attention"] for r in mine if "attention" in r]
     cols += [f"{cell([a['attention_partner'] for a in ap])} ({np.mean([a['chance'] for a in ap]):.3f})" if ap else "-"]
     q8 = [r["attention_int8"] for r in mine if "attention_int8" in r]
-    cols += [cell([a["attention_partner"] for a in q8]) if q8 else "-"]
+    agree = [r["int8"]["agreement"] for r in mine if "int8" in r]
+    cols += [(cell([a["attention_partner"] for a in q8]) + (f"; top-1 agreement {cell(agree)}" if agree else ""))
+             if q8 else "-"]
     al = [r["alignment"] for r in mine if "alignment" in r]
     if al:
         cols += [f"{cell([a['retrieval'] for a in al])} ({np.mean([a['retrieval_class_mean'] for a in al]):.3f} / "
@@ -67,7 +70,7 @@ def summary(rows: list[dict], variant: str) -> str:
 
 
 def print_table(rows: list[dict], variants: list[str]) -> None:
-    print("| variant | seeds | accuracy | log-loss | attention -> partner (chance) | INT8 attention -> partner "
+    print("| variant | seeds | accuracy | log-loss | attention -> partner (chance) | INT8 attention -> partner; agreement "
           "| retrieval (class-mean baseline / chance) | partner-visible AUC | pair found / right member |")
     print("|---|---|---|---|---|---|---|---|---|")
     for variant in variants:
@@ -104,6 +107,13 @@ def predict_split(model: Path, ds: TauDataset, split: str = "evaluate") -> dict:
 
     clf = Classifier(model)
     return {c.video.stem: clf.predict(c.video) for c in ds.clips(split)}
+
+
+def int8_agreement(fp32: dict, int8: dict, ds: TauDataset, split: str = "evaluate") -> dict:
+    """How often the INT8 export names the FP32 model's scene, and its own accuracy."""
+    truth = {c.video.stem: c.label for c in ds.clips(split)}
+    return {"agreement": float(np.mean([int8[s].label == fp32[s].label for s in fp32])),
+            "accuracy": float(np.mean([int8[s].label == truth[s] for s in int8]))}
 
 
 def int8_export(checkpoint: Path, data: Path) -> Path:
@@ -198,10 +208,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.congruence:
                 row["congruence"] = congruence_accuracy(out["probs"], fs[1].labels)
             if info.model_config.uses_audio and info.model_config.uses_visual:
-                row["attention"] = attention_partner(predict_split(checkpoint, ds), truth["clips"], sources)
+                fp32 = predict_split(checkpoint, ds)
+                row["attention"] = attention_partner(fp32, truth["clips"], sources)
                 if args.int8:
-                    row["attention_int8"] = attention_partner(predict_split(int8_export(checkpoint, data), ds),
-                                                              truth["clips"], sources)
+                    int8 = predict_split(int8_export(checkpoint, data), ds)
+                    row["attention_int8"] = attention_partner(int8, truth["clips"], sources)
+                    row["int8"] = int8_agreement(fp32, int8, ds)
             if "event_emb" in out and "object_emb" in out:
                 row["alignment"] = alignment_metrics(out["event_emb"], out["object_emb"], fs[1].stems, truth["clips"],
                                                      sources)
