@@ -51,13 +51,14 @@ def kaldi_mel_banks(num_bins: int, n_fft: int, sr: float, low: float, high: floa
 
 
 def efficientat_bank() -> torch.Tensor:
-    """EfficientAT's mel filters: torchaudio's Kaldi bank up to 15 kHz, a zero column for Nyquist."""
+    """EfficientAT's mel filters: torchaudio's Kaldi bank up to 15 kHz (fmax=None, fmax_aug_range=2000,
+    eval mode), a zero column for Nyquist."""
     return torch.nn.functional.pad(kaldi_mel_banks(128, 1024, 32000, 0.0, 32000 // 2 - 2000 // 2), (0, 1))
 
 
 def efficientat_mel(wave: np.ndarray, bank: np.ndarray | None = None) -> np.ndarray:
     """AugmentMelSTFT(n_mels=128, sr=32000, win_length=800, hopsize=320, n_fft=1024).eval() forward,
-    in float64; ``bank`` replaces its mel filters (fmax=None, fmax_aug_range=2000, eval mode)."""
+    in float64; ``bank`` replaces its mel filters (:func:`efficientat_bank`)."""
     x = torch.from_numpy(wave).double()
     x = torch.nn.functional.conv1d(x.unsqueeze(1), torch.tensor([[[-0.97, 1.0]]], dtype=x.dtype)).squeeze(1)
     spec = torch.stft(x, 1024, hop_length=320, win_length=800, center=True, normalized=False,
