@@ -27,7 +27,7 @@ from avsc_edge.config import preset
 from avsc_edge.data import TauDataset
 from avsc_edge.data.ceilings import fit_softmax
 from avsc_edge.data.featureset import load_featureset
-from avsc_edge.labels import EVENTS, OBJECTS
+from avsc_edge.labels import EVENTS, OBJECTS, SCENES
 from avsc_edge.model import from_checkpoint
 from avsc_edge.training.evaluation import congruence_accuracy, predict_outputs
 
@@ -42,7 +42,7 @@ def features(events: np.ndarray, objects: np.ndarray, sources: list[tuple[int, i
 
 
 def scored(train: tuple, evaluate: tuple, labels: tuple, sources, pairs: bool, congruence: bool) -> dict:
-    w = fit_softmax(features(*train, sources, pairs), labels[0], len(set(labels[0]) | set(labels[1])))
+    w = fit_softmax(features(*train, sources, pairs), labels[0], len(SCENES))
     x = features(*evaluate, sources, pairs)
     scores = np.hstack([x, np.ones((len(x), 1))]) @ w
     return result(scores, labels[1], congruence)
@@ -55,7 +55,8 @@ def result(scores: np.ndarray, labels: np.ndarray, congruence: bool) -> dict:
     return out
 
 
-def presence(model, fs) -> tuple[dict, np.ndarray]:
+def presence(model, fs) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
+    """The model's outputs on a feature set and its (event, object) presence probabilities."""
     out = predict_outputs(model, fs.log_mel, fs.frames)
     sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
     return out, (sigmoid(out["event_logits"]), sigmoid(out["object_logits"]))
@@ -96,9 +97,8 @@ def print_means(rows: list[dict]) -> None:
 
 
 def mean_cell(results: list[dict]) -> str:
-    out = " / ".join(f"{np.mean([r[k] for r in results]):.3f} ± {np.std([r[k] for r in results]):.3f}"
-                     for k in ("accuracy", "member") if k in results[0])
-    return out
+    return " / ".join(f"{np.mean([r[k] for r in results]):.3f} ± {np.std([r[k] for r in results]):.3f}"
+                      for k in ("accuracy", "member") if k in results[0])
 
 
 def main(argv: list[str] | None = None) -> int:
