@@ -1,7 +1,8 @@
 """Where a second of the push API's stream goes: ``StreamClassifier`` fed 0.1-s audio chunks at
 48 kHz and 1280x720 frames at 30 fps (as ``bench_stream.py --soak``), after a warm-up of one window
 plus two hops; wall and CPU time per stream second, and the time of each model call and of the
-producer's frame scaling per stream second, medians over repeats.
+producer's frame scaling per stream second, medians over repeats; then what a skipped camera frame
+costs (microseconds per call).
 
     python benchmarks/push_cost.py MODEL [--seconds 60] [--repeats 5] [--json out.json]
 
@@ -83,6 +84,24 @@ def _scaled(scale, rgb, clip, spent):
         spent["frame scaling (producer)"] += time.perf_counter() - t0
 
 
+def bookkeeping_us(model: str, frames: np.ndarray, audio: np.ndarray, calls: int = 2000) -> dict:
+    """Microseconds per call of what every skipped camera frame costs: the sampler's decision (on
+    the producer) and ``StreamState.frame_seen`` (on the worker), mid-stream, no prediction due."""
+    sc = StreamClassifier(model, sample_rate=SR, hop=1.0)
+    warm = sc.info.clip_config.seconds + 2.5
+    feed(sc, 0.0, warm, frames, audio)
+    sc.close()
+    state, times = sc.state, [warm + 1e-5 * k for k in range(calls)]
+    t0 = time.perf_counter()
+    for t in times:
+        state.sampler.wants(t, state.first_time)
+    t1 = time.perf_counter()
+    for t in times:
+        state.frame_seen(t)
+    t2 = time.perf_counter()
+    return {"sampler_wants_us": (t1 - t0) / calls * 1e6, "frame_seen_us": (t2 - t1) / calls * 1e6}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -102,9 +121,13 @@ def main() -> int:
     for name, ms in sorted(stages.items(), key=lambda kv: -kv[1]):
         print(f"  {name:34s} {ms:6.2f} ms per stream second")
     print(f"  {'sum of the stages above':34s} {sum(stages.values()):6.2f}")
+    book = bookkeeping_us(args.model, frames, audio)
+    print(f"a skipped frame: the sampler's decision {book['sampler_wants_us']:.1f} us, "
+          f"StreamState.frame_seen {book['frame_seen_us']:.1f} us")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": args.model, "seconds": args.seconds, "runs": runs, "median_stages": stages}, f, indent=1)
+            json.dump({"model": args.model, "seconds": args.seconds, "runs": runs, "median_stages": stages,
+                       "skipped_frame_us": book}, f, indent=1)
     return 0
 
 
