@@ -26,8 +26,9 @@ SR, FPS, CHUNK = 48000, 30, 0.1
 CALLS = ("audio_tokens", "audio_slots", "encode_frames", "heads")
 
 
-def timed(owner, name: str, spent: dict) -> None:
-    """Replace ``owner.name`` by a wrapper that adds its wall time to ``spent[name]``."""
+def timed(owner, name: str, spent: dict, label: str | None = None):
+    """Replace ``owner.name`` by a wrapper that adds its wall time to ``spent[label or name]``;
+    returns the original."""
     inner = getattr(owner, name)
 
     def wrapper(*args, **kwargs):
@@ -35,9 +36,10 @@ def timed(owner, name: str, spent: dict) -> None:
         try:
             return inner(*args, **kwargs)
         finally:
-            spent[name] += time.perf_counter() - t0
+            spent[label or name] += time.perf_counter() - t0
 
     setattr(owner, name, wrapper)
+    return inner
 
 
 def feed(sc: StreamClassifier, start: float, seconds: float, frames: np.ndarray, audio: np.ndarray) -> None:
@@ -61,8 +63,7 @@ def one_run(model: str, seconds: float, frames: np.ndarray, audio: np.ndarray) -
     for name in CALLS:
         timed(sc.state.runner.backend, name, spent)
     timed(sc.state.tokens, "window", spent)          # the log-mel of new audio + the audio tokens
-    scale = push.model_sized
-    push.model_sized = lambda rgb, clip: _scaled(scale, rgb, clip, spent)
+    scale = timed(push, "model_sized", spent, "frame scaling (producer)")   # push_frame's call
     try:
         t0, c0 = time.perf_counter(), time.process_time()
         feed(sc, warm, seconds, frames, audio)
@@ -76,21 +77,12 @@ def one_run(model: str, seconds: float, frames: np.ndarray, audio: np.ndarray) -
             "predictions": sc.stats["predictions"]}
 
 
-def _scaled(scale, rgb, clip, spent):
-    t0 = time.perf_counter()
-    try:
-        return scale(rgb, clip)
-    finally:
-        spent["frame scaling (producer)"] += time.perf_counter() - t0
-
-
 def bookkeeping_us(model: str, frames: np.ndarray, audio: np.ndarray, calls: int = 2000) -> dict:
     """Microseconds per call of what every skipped camera frame costs: the sampler's decision (on
     the producer) and ``StreamState.frame_seen`` (on the worker), mid-stream, no prediction due."""
     sc = StreamClassifier(model, sample_rate=SR, hop=1.0)
     warm = sc.info.clip_config.seconds + 2.5
-    feed(sc, 0.0, warm, frames, audio)
-    sc.close()
+    feed(sc, 0.0, warm, frames, audio)         # returns with the worker idle: nothing queued
     state, times = sc.state, [warm + 1e-5 * k for k in range(calls)]
     t0 = time.perf_counter()
     for t in times:
@@ -99,6 +91,7 @@ def bookkeeping_us(model: str, frames: np.ndarray, audio: np.ndarray, calls: int
     for t in times:
         state.frame_seen(t)
     t2 = time.perf_counter()
+    sc.close()
     return {"sampler_wants_us": (t1 - t0) / calls * 1e6, "frame_seen_us": (t2 - t1) / calls * 1e6}
 
 
