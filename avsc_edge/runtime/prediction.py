@@ -73,12 +73,13 @@ class Prediction:
         return f"{self.label} ({self.confidence:.1%}, {mods})"
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 MODALITY_ORDER = ("audio", "visual")
 UNKNOWN = "unknown"   # a few-shot model's answer when no label is close enough
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Presence probabilities from logits, in float64."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -111,7 +112,7 @@ class WindowAccumulator:
         self.modalities.update(out["modalities"])
         for key, total, n in (("event_logits", "event_sum", "event_n"), ("object_logits", "object_sum", "object_n")):
             if out.get(key) is not None:
-                p = _sigmoid(out[key].astype(np.float64))
+                p = sigmoid(out[key])
                 setattr(self, total, p.sum(axis=0) + (0 if getattr(self, total) is None else getattr(self, total)))
                 setattr(self, n, getattr(self, n) + len(p))
         if out.get("event_to_object") is not None:

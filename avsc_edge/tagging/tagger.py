@@ -24,11 +24,8 @@ from ..preprocess.audio_features import log_mel
 from ..preprocess.frames import preprocess_frames
 from ..preprocess.windows import Recording
 from ..runtime.onnx_backend import open_session
+from ..runtime.prediction import sigmoid
 from .bundle import genuine_configs, weights_file
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
 
 
 def top(probs: np.ndarray | None, names: tuple[str, ...], k: int) -> list[tuple[str, float]]:
@@ -90,11 +87,11 @@ class Tagger:
 
     def mel_probabilities(self, mel: np.ndarray) -> np.ndarray:
         """A log-mel ``[1, n_mels, T]`` of the taggers' front end -> the 527 AudioSet probabilities."""
-        return _sigmoid(self.audio.run(["event_logits"], {"log_mel": np.ascontiguousarray(mel[None], np.float32)})[0][0])
+        return sigmoid(self.audio.run(["event_logits"], {"log_mel": np.ascontiguousarray(mel[None], np.float32)})[0][0])
 
     def frame_probabilities(self, frames: np.ndarray) -> np.ndarray:
         """Frames prepared for the visual tagger (``[N, 3, S, S]``) -> ImageNet probabilities ``[N, 1000]``."""
-        return _sigmoid(self.visual.run(["frame_logits"], {"frame": np.ascontiguousarray(frames, np.float32)})[0])
+        return sigmoid(self.visual.run(["frame_logits"], {"frame": np.ascontiguousarray(frames, np.float32)})[0])
 
     # -- recordings ------------------------------------------------------------------------------
     def tag(self, path: str | os.PathLike | None = None, *, audio=None, video=None, sample_rate: int | None = None,
