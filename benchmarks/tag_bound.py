@@ -25,10 +25,11 @@ import numpy as np
 
 from avsc_edge.config import preset
 from avsc_edge.data import TauDataset
-from avsc_edge.data.ceilings import fit_softmax
+from avsc_edge.data.ceilings import linear_head_scores
 from avsc_edge.data.featureset import load_featureset
 from avsc_edge.labels import EVENTS, OBJECTS, SCENES
 from avsc_edge.model import from_checkpoint
+from avsc_edge.runtime.prediction import sigmoid
 from avsc_edge.training.evaluation import congruence_accuracy, predict_outputs
 
 TAGGERS = ("truth", "model", "true events + model objects", "model events + true objects")
@@ -42,9 +43,8 @@ def features(events: np.ndarray, objects: np.ndarray, sources: list[tuple[int, i
 
 
 def scored(train: tuple, evaluate: tuple, labels: tuple, sources, pairs: bool, congruence: bool) -> dict:
-    w = fit_softmax(features(*train, sources, pairs), labels[0], len(SCENES))
-    x = features(*evaluate, sources, pairs)
-    scores = np.hstack([x, np.ones((len(x), 1))]) @ w
+    scores = linear_head_scores(features(*train, sources, pairs), labels[0], features(*evaluate, sources, pairs),
+                                len(SCENES))
     return result(scores, labels[1], congruence)
 
 
@@ -58,7 +58,6 @@ def result(scores: np.ndarray, labels: np.ndarray, congruence: bool) -> dict:
 def presence(model, fs) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
     """The model's outputs on a feature set and its (event, object) presence probabilities."""
     out = predict_outputs(model, fs.log_mel, fs.frames)
-    sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
     return out, (sigmoid(out["event_logits"]), sigmoid(out["object_logits"]))
 
 

@@ -45,6 +45,12 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-3, st
     return w
 
 
+def linear_head_scores(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, classes: int) -> np.ndarray:
+    """Scene scores ``[N_eval, classes]`` of :func:`fit_softmax` fitted on the training inputs."""
+    w = fit_softmax(x_train, y_train, classes)
+    return np.hstack([x_eval, np.ones((len(x_eval), 1))]) @ w
+
+
 def tag_ceilings(truth: dict, train_stems: Sequence[str], evaluate_stems: Sequence[str],
                  sources: Sequence[tuple[str, str]], labels: Sequence[str] = SCENES) -> dict[str, float]:
     """Evaluate-split accuracy of a perfect tagger with a linear head, for each of ``INPUTS``.
@@ -56,8 +62,7 @@ def tag_ceilings(truth: dict, train_stems: Sequence[str], evaluate_stems: Sequen
     for inputs in INPUTS:
         x_train = np.stack([tag_features(truth[s], inputs, sources) for s in train_stems])
         x_eval = np.stack([tag_features(truth[s], inputs, sources) for s in evaluate_stems])
-        w = fit_softmax(x_train, y_train, len(labels))
-        scores = np.hstack([x_eval, np.ones((len(x_eval), 1))]) @ w
+        scores = linear_head_scores(x_train, y_train, x_eval, len(labels))
         out[inputs] = round(float(np.mean(scores.argmax(1) == y_eval)), 4)
     return out
 
