@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 
@@ -116,15 +117,44 @@ def file_rows(model: str, clip: str | None, seconds: float, gop: float, hop: flo
     return row
 
 
+CHUNKS_PER_SECOND = 10   # the push-API benchmarks' microphone: 0.1-s chunks
+
+
+def camera_and_microphone(sr: int = 48000) -> tuple[np.ndarray, np.ndarray]:
+    """Eight 1280x720 RGB frames and ten 0.1-s chunks of noise at ``sr``, cycled through as the
+    push-API benchmarks' camera and microphone."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (8, 720, 1280, 3), dtype=np.uint8)
+    audio = (rng.standard_normal((CHUNKS_PER_SECOND, sr // CHUNKS_PER_SECOND)) * 0.1).astype(np.float32)
+    return frames, audio
+
+
+def push_stream(sc, start: float, seconds: float, frames: np.ndarray, audio: np.ndarray, fps: float) -> None:
+    """Feed a StreamClassifier the audio chunks and the frames at ``fps`` of ``seconds`` of stream
+    time from ``start``, as fast as it takes them and losing nothing (at most 64 inputs waiting);
+    returns once its worker has caught up. Consecutive calls make one unbroken stream."""
+    first, end = round(start * CHUNKS_PER_SECOND), round((start + seconds) * CHUNKS_PER_SECOND)
+    fi = max(0, math.floor(first * fps / CHUNKS_PER_SECOND) - 1)
+    while fi / fps < first / CHUNKS_PER_SECOND - 1e-9:     # the first frame the last call did not push
+        fi += 1
+    for i in range(first, end):
+        while sc.pending > 64:
+            time.sleep(0.0005)
+        sc.push_audio(audio[i % len(audio)], i / CHUNKS_PER_SECOND)
+        while fi / fps < (i + 1) / CHUNKS_PER_SECOND - 1e-9:
+            sc.push_frame(frames[fi % len(frames)], fi / fps)
+            fi += 1
+    while sc.pending:
+        time.sleep(0.0005)
+
+
 def soak(model: str, seconds: float, fps: float, sr: int = 48000) -> dict:
     """The push API (StreamClassifier) fed 0.1-s audio chunks and 1280x720 frames at ``fps`` for
     ``seconds`` of stream time, as fast as it takes them; resident memory after every minute."""
     from avsc_edge.bench.machine import rss_mb
     from avsc_edge.stream import StreamClassifier
 
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 255, (8, 720, 1280, 3), dtype=np.uint8)
-    audio = (rng.standard_normal((10, sr // 10)) * 0.1).astype(np.float32)
+    frames, audio = camera_and_microphone(sr)
     n = 0
 
     def count(_):
@@ -132,18 +162,13 @@ def soak(model: str, seconds: float, fps: float, sr: int = 48000) -> dict:
         n += 1
 
     sc = StreamClassifier(model, sample_rate=sr, hop=1.0, on_prediction=count)
-    rss, fi, t0 = [], 0, time.perf_counter()
-    for i in range(int(seconds * 10)):
-        while sc.pending > 64:           # a producer that loses nothing
-            time.sleep(0.0005)
-        sc.push_audio(audio[i % 10], i / 10)
-        while fi / fps < (i + 1) / 10 - 1e-9:
-            sc.push_frame(frames[fi % 8], fi / fps)
-            fi += 1
-        if (i + 1) % 600 == 0:
-            while sc.pending:            # let the worker catch up before measuring
-                time.sleep(0.01)
+    rss, fed, t0 = [], 0.0, time.perf_counter()
+    while fed < seconds - 1e-9:
+        part = min(60.0, seconds - fed)
+        push_stream(sc, fed, part, frames, audio, fps)
+        if part == 60.0:                 # a whole minute, the worker caught up: measure
             rss.append(rss_mb())
+        fed += part
     sc.close()
     wall = time.perf_counter() - t0
     row = {"model": model, "stream_seconds": seconds, "fps": fps, "predictions": n, "wall_s": wall,

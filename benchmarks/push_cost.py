@@ -1,5 +1,5 @@
 """Where a second of the push API's stream goes: ``StreamClassifier`` fed 0.1-s audio chunks at
-48 kHz and 1280x720 frames at 30 fps (as ``bench_stream.py --soak``), after a warm-up of one window
+48 kHz and 1280x720 frames at 30 fps (``bench_stream.push_stream``, as its ``--soak``), after a warm-up of one window
 plus two hops; wall and CPU time per stream second, and the time of each model call and of the
 producer's frame scaling per stream second, medians over repeats; then what a skipped camera frame
 costs (microseconds per call).
@@ -21,8 +21,9 @@ import numpy as np
 
 import avsc_edge.stream.push as push
 from avsc_edge.stream import StreamClassifier
+from bench_stream import camera_and_microphone, push_stream
 
-SR, FPS, CHUNK = 48000, 30, 0.1
+SR, FPS = 48000, 30
 CALLS = ("audio_tokens", "audio_slots", "encode_frames", "heads")
 
 
@@ -42,23 +43,10 @@ def timed(owner, name: str, spent: dict, label: str | None = None):
     return inner
 
 
-def feed(sc: StreamClassifier, start: float, seconds: float, frames: np.ndarray, audio: np.ndarray) -> None:
-    fi = int(round(start * FPS))
-    for i in range(int(round(start / CHUNK)), int(round((start + seconds) / CHUNK))):
-        while sc.pending > 64:          # a producer that loses nothing
-            time.sleep(0.0005)
-        sc.push_audio(audio[i % len(audio)], i * CHUNK)
-        while fi / FPS < (i + 1) * CHUNK - 1e-9:
-            sc.push_frame(frames[fi % len(frames)], fi / FPS)
-            fi += 1
-    while sc.pending:
-        time.sleep(0.0005)
-
-
 def one_run(model: str, seconds: float, frames: np.ndarray, audio: np.ndarray) -> dict:
     sc = StreamClassifier(model, sample_rate=SR, hop=1.0)
     warm = sc.info.clip_config.seconds + 2.0
-    feed(sc, 0.0, warm, frames, audio)
+    push_stream(sc, 0.0, warm, frames, audio, FPS)
     spent: dict[str, float] = defaultdict(float)
     for name in CALLS:
         timed(sc.state.runner.backend, name, spent)
@@ -66,7 +54,7 @@ def one_run(model: str, seconds: float, frames: np.ndarray, audio: np.ndarray) -
     scale = timed(push, "model_sized", spent, "frame scaling (producer)")   # push_frame's call
     try:
         t0, c0 = time.perf_counter(), time.process_time()
-        feed(sc, warm, seconds, frames, audio)
+        push_stream(sc, warm, seconds, frames, audio, FPS)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         push.model_sized = scale
@@ -82,7 +70,7 @@ def bookkeeping_us(model: str, frames: np.ndarray, audio: np.ndarray, calls: int
     the producer) and ``StreamState.frame_seen`` (on the worker), mid-stream, no prediction due."""
     sc = StreamClassifier(model, sample_rate=SR, hop=1.0)
     warm = sc.info.clip_config.seconds + 2.5
-    feed(sc, 0.0, warm, frames, audio)         # returns with the worker idle: nothing queued
+    push_stream(sc, 0.0, warm, frames, audio, FPS)         # returns with the worker idle: nothing queued
     state, times = sc.state, [warm + 1e-5 * k for k in range(calls)]
     t0 = time.perf_counter()
     for t in times:
@@ -102,9 +90,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json")
     args = ap.parse_args()
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 255, (8, 720, 1280, 3), dtype=np.uint8)
-    audio = (rng.standard_normal((10, int(SR * CHUNK))) * 0.1).astype(np.float32)
+    frames, audio = camera_and_microphone(SR)
     runs = [one_run(args.model, args.seconds, frames, audio) for _ in range(args.repeats)]
     med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
     stages = {k: statistics.median(r["stages_ms_per_s"][k] for r in runs) for k in runs[0]["stages_ms_per_s"]}
