@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
+
+from .signals import signals_held
 
 T = TypeVar("T")
 _END = object()
@@ -23,6 +25,24 @@ def put_until_stopped(q: queue.Queue, item, stop: threading.Event, poll: float =
         except queue.Full:
             continue
     return False
+
+
+def start_worker(target: Callable, into: list[threading.Thread], name: str, args: tuple = ()) -> threading.Thread:
+    """Start ``target(*args)`` on a daemon thread and append the thread to ``into`` (for the caller to
+    join) as one step: a Ctrl-C or SIGTERM landing inside ``Thread.start`` would otherwise leave a
+    running thread nobody joins, and a thread still inside native code when the interpreter exits
+    aborts the process (``terminate called without an active exception``)."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    with signals_held():
+        thread.start()
+        into.append(thread)
+    return thread
+
+
+def join_workers(threads: list[threading.Thread], timeout: float = 10.0) -> None:
+    """Wait (up to ``timeout`` each) for workers told to stop to reach their next stop check."""
+    for thread in threads:
+        thread.join(timeout=timeout)
 
 
 class _Failure:
@@ -53,9 +73,9 @@ def read_ahead(items: Iterator[T], depth: int = 64, name: str = "avsc-read-ahead
                 close()
         put_until_stopped(q, last, stop)
 
-    worker = threading.Thread(target=produce, name=name, daemon=True)
-    worker.start()
+    workers: list[threading.Thread] = []
     try:
+        start_worker(produce, workers, name)
         while True:
             item = q.get()
             if item is _END:
@@ -65,4 +85,4 @@ def read_ahead(items: Iterator[T], depth: int = 64, name: str = "avsc-read-ahead
             yield item
     finally:
         stop.set()
-        worker.join(timeout=10)
+        join_workers(workers)

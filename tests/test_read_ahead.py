@@ -1,6 +1,8 @@
 """The read-ahead thread that decodes a file stream's next events while the model runs: the same
 items in order, bounded, errors raised where they happened, and a consumer that stops early stops
 (and closes) the producer."""
+import os
+import signal
 import threading
 import time
 
@@ -66,6 +68,64 @@ def test_leaving_early_closes_the_source_on_its_thread_and_ends_the_worker():
             break
     assert closed_on == ["early-stop"]
     assert "early-stop" not in {t.name for t in threading.enumerate()} - before
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture
+def interrupt_inside_thread_start(monkeypatch):
+    """A real SIGINT sent while the main thread is inside ``Thread.start`` (just after the thread
+    began): unless held back, it is raised there, before the caller can note the thread to join."""
+    def on_interrupt(signum, frame):
+        raise Interrupted
+
+    original = threading.Thread.start
+
+    def start_then_interrupt(self):
+        original(self)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    monkeypatch.setattr(threading.Thread, "start", start_then_interrupt)
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        signal.signal(signal.SIGINT, previous)
+
+
+def _alive(prefix: str) -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
+
+
+def test_an_interrupt_while_the_worker_starts_still_stops_and_joins_it(interrupt_inside_thread_start):
+    def endless():
+        i = 0
+        while True:
+            time.sleep(0.01)
+            yield i
+            i += 1
+
+    with pytest.raises(Interrupted):
+        for _ in read_ahead(endless(), depth=2, name="started-then-interrupted"):
+            pass
+    assert _alive("started-then-interrupted") == []
+
+
+def test_an_interrupt_while_a_decoder_starts_leaves_no_decoder_running(tiny_checkpoint, tiny_dataset,
+                                                                       interrupt_inside_thread_start):
+    """The CLI's Ctrl-C/SIGTERM during `predict`: a decoder thread still in native code when the
+    interpreter exits aborts the process, so every one started must be joined."""
+    from avsc_edge import Classifier
+
+    clf = Classifier(tiny_checkpoint)
+    with pytest.raises(Interrupted):
+        for _ in clf.predict_many(tiny_dataset / "video", workers=1):
+            pass
+    assert _alive("avsc-decode") == []
 
 
 def test_a_file_stream_gives_the_same_predictions_read_ahead_or_not(enc_clip):

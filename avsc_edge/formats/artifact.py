@@ -14,9 +14,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import tempfile
-import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 
 from ..config import ArtifactInfo
 from ..errors import ArtifactError, ConfigError
+from ..signals import signals_held
 from ..version import __version__
 
 META_KEY = "avsc_edge"
@@ -170,26 +169,6 @@ def install(moves: dict[Path, Path], remove: tuple[Path, ...] = ()) -> None:
     finally:
         for fd in fds:
             os.close(fd)   # closing releases the lock
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM arriving inside the block take effect when it ends (main thread only:
-    Python runs signal handlers there)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in previous:
-        signal.signal(s, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in caught:
-            signal.raise_signal(s)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

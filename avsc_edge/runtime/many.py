@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ..errors import AVSCError, MediaError
-from ..read_ahead import put_until_stopped
+from ..read_ahead import join_workers, put_until_stopped, start_worker
 from .inputs import Pair, pair_name
 from .prediction import Prediction, WindowAccumulator
 from .runner import joins_batch
@@ -47,7 +47,7 @@ def _produce(job: _Job, open_recording: Callable, stop: threading.Event) -> None
         job.notes.extend(rec.notes)
     except BaseException as exc:  # an unexpected failure surfaces in the consumer, typed or not
         job.error = exc
-    job.windows.put(_END)
+    put_until_stopped(job.windows, _END, stop)
 
 
 class ManyRecordings:
@@ -90,18 +90,15 @@ class ManyRecordings:
             self.stop.set()
             # a worker left inside native code (log-mel, decoder) while the interpreter shuts down
             # aborts the process (std::terminate): let each reach its next stop check first
-            for thread in self.threads:
-                thread.join(timeout=10)
+            join_workers(self.threads)
             bar.close()
 
     def _start_more(self) -> None:
         while self.todo and sum(not j.reading_done for j in self.active) < self.workers:
             job = self.todo.popleft()
             job.t0 = time.perf_counter()
-            thread = threading.Thread(target=_produce, args=(job, self.open_recording, self.stop), daemon=True,
-                                      name=f"avsc-decode-{job.index}")
-            thread.start()
-            self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+            self.threads = [t for t in self.threads if t.is_alive()]
+            start_worker(_produce, self.threads, f"avsc-decode-{job.index}", (job, self.open_recording, self.stop))
             self.active.append(job)
 
     def _take(self, job: _Job, window) -> None:

@@ -254,6 +254,8 @@ def device_events(camera: int | None, microphone: int | bool | None, sr: int, fr
     import queue
     import threading
 
+    from ..read_ahead import join_workers, start_worker
+
     events: queue.Queue = queue.Queue(maxsize=256)
     stop = threading.Event()
     t0 = time.monotonic()
@@ -285,10 +287,11 @@ def device_events(camera: int | None, microphone: int | bool | None, sr: int, fr
         except MediaError as exc:
             put(("error", exc, 0.0))
 
-    threads = [threading.Thread(target=f, daemon=True) for f, on in ((mic, microphone), (cam, camera is not None)) if on]
-    for t in threads:
-        t.start()
+    threads: list[threading.Thread] = []
     try:
+        for name, f, on in (("avsc-microphone", mic, microphone), ("avsc-camera", cam, camera is not None)):
+            if on:
+                start_worker(f, threads, name)
         while True:
             kind, data, t = events.get()
             if kind == "error":
@@ -296,3 +299,4 @@ def device_events(camera: int | None, microphone: int | bool | None, sr: int, fr
             yield kind, data, t
     finally:
         stop.set()
+        join_workers(threads, timeout=2.0)   # each ends after its current read
