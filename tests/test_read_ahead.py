@@ -5,6 +5,7 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -74,10 +75,11 @@ class Interrupted(Exception):
     pass
 
 
-@pytest.fixture
-def interrupt_inside_thread_start(monkeypatch):
-    """A real SIGINT sent while the main thread is inside ``Thread.start`` (just after the thread
-    began): unless held back, it is raised there, before the caller can note the thread to join."""
+@contextmanager
+def interrupt_inside_start_of(prefix: str):
+    """A real SIGINT sent while the main thread is inside ``Thread.start`` of a thread named
+    ``prefix...`` (just after it began): unless held back, it is raised there, before the caller can
+    note the thread to join."""
     def on_interrupt(signum, frame):
         raise Interrupted
 
@@ -85,15 +87,16 @@ def interrupt_inside_thread_start(monkeypatch):
 
     def start_then_interrupt(self):
         original(self)
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.5)
+        if self.name.startswith(prefix) and threading.current_thread() is threading.main_thread():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
-    monkeypatch.setattr(threading.Thread, "start", start_then_interrupt)
+    threading.Thread.start = start_then_interrupt
     try:
         yield
     finally:
-        monkeypatch.undo()
+        threading.Thread.start = original
         signal.signal(signal.SIGINT, previous)
 
 
@@ -101,7 +104,7 @@ def _alive(prefix: str) -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
 
 
-def test_an_interrupt_while_the_worker_starts_still_stops_and_joins_it(interrupt_inside_thread_start):
+def test_an_interrupt_while_the_worker_starts_still_stops_and_joins_it():
     def endless():
         i = 0
         while True:
@@ -109,20 +112,19 @@ def test_an_interrupt_while_the_worker_starts_still_stops_and_joins_it(interrupt
             yield i
             i += 1
 
-    with pytest.raises(Interrupted):
+    with interrupt_inside_start_of("started-then-interrupted"), pytest.raises(Interrupted):
         for _ in read_ahead(endless(), depth=2, name="started-then-interrupted"):
             pass
     assert _alive("started-then-interrupted") == []
 
 
-def test_an_interrupt_while_a_decoder_starts_leaves_no_decoder_running(tiny_checkpoint, tiny_dataset,
-                                                                       interrupt_inside_thread_start):
+def test_an_interrupt_while_a_decoder_starts_leaves_no_decoder_running(tiny_checkpoint, tiny_dataset):
     """The CLI's Ctrl-C/SIGTERM during `predict`: a decoder thread still in native code when the
     interpreter exits aborts the process, so every one started must be joined."""
     from avsc_edge import Classifier
 
     clf = Classifier(tiny_checkpoint)
-    with pytest.raises(Interrupted):
+    with interrupt_inside_start_of("avsc-decode"), pytest.raises(Interrupted):
         for _ in clf.predict_many(tiny_dataset / "video", workers=1):
             pass
     assert _alive("avsc-decode") == []
