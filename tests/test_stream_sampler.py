@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from avsc_edge.stream.sampler import FrameSampler
+from avsc_edge.stream.sampler import RATE_KNOWN_AFTER, FrameSampler
 
 torch = pytest.importorskip("torch")
 
@@ -48,13 +48,26 @@ def test_a_lost_frame_near_a_grid_point_keeps_the_next_one(rng):
         assert len(after) and after[0] - g < 0.15
 
 
+def test_a_long_interval_after_short_ones_keeps_the_nearest_frame():
+    """A jittery camera: 0.1-s intervals, then 0.085-s ones, then a 0.115-s interval around the grid
+    point at 2.5 s. The frame 0.057 s before it is the nearest and must be kept (a smoothed mean of
+    the intervals, 0.089 s, kept only frames within 0.053 s)."""
+    before = 2.5 - 0.057
+    times = [before - 0.51 - 0.1 * j for j in range(5, 0, -1)] + [before - 0.085 * k for k in range(6, 0, -1)]
+    times += [before, 2.5 + 0.058, 2.5 + 0.058 + 0.1]
+    sampler = FrameSampler(1.0)
+    kept = [t for t in times if sampler.wants(t, 0.0)]
+    assert before in kept
+
+
 def test_unknown_origin_or_rate_keeps_everything():
     sampler = FrameSampler(1.0)
     assert sampler.wants(0.0, None) and sampler.wants(0.1, None)      # no origin yet
     assert FrameSampler(1.0).wants(0.3, 0.0)                          # first frame: no rate yet
     sampler = FrameSampler(1.0)
-    assert sampler.wants(0.0, 0.0) and not sampler.wants(0.05, 0.0)  # 0.45 s before the grid point at 0.5
-    assert sampler.wants(0.04, 0.0)                                   # out of order
+    assert all(sampler.wants(i / 100, 0.0) for i in range(RATE_KNOWN_AFTER))   # rate not known yet
+    assert not sampler.wants(RATE_KNOWN_AFTER / 100, 0.0)             # 0.46 s before the grid point at 0.5
+    assert sampler.wants(0.01, 0.0)                                   # out of order
 
 
 def _feed(state, audio, frames, fps):
