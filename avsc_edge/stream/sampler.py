@@ -15,8 +15,8 @@ from collections import deque
 KEEP_WITHIN = 0.6   # arrival intervals around a grid point: the frames on both sides of it
 RECENT_GAPS = 16    # the interval is the longest of the last this many. The nearest frame is within
                     # half the interval around a grid point, so it is kept whenever that interval is
-                    # at most 1.2x the longest recent one (a smoothed mean missed it 1 time in 1000
-                    # at +-15 % jitter and 1 in 4 at +-30 %)
+                    # at most 1.2x the longest recent one (a smoothed mean missed it in up to 1 in 75
+                    # 60-s streams at +-15 % jitter: benchmarks/frame_sampler.py)
 RATE_KNOWN_AFTER = 4  # intervals seen before any frame is dropped
 
 
